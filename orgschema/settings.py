@@ -1,0 +1,91 @@
+"""Configuration read from the environment, validated once, in one place.
+
+Only this module reads ``os.environ``. Every public function that needs
+configuration takes ``settings: Settings | None = None`` and calls
+:meth:`Settings.from_env` only when none is given, so nothing is read at
+import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from orgschema.errors import ConfigurationError
+
+#: Where the embedded PostgreSQL keeps its data when ``DATABASE_URL`` is unset.
+DEFAULT_EMBEDDED_DIR = Path(".orgschema") / "pgdata"
+
+_POSTGRES_SCHEMES = ("postgres", "postgresql")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What orgschema needs to know about its surroundings.
+
+    :param database_url: A PostgreSQL URI (``postgresql://user:pass@host/db``),
+        or ``None`` to use the embedded development server.
+    :param embedded_dir: The embedded server's data directory.
+    """
+
+    database_url: str | None = None
+    embedded_dir: Path = DEFAULT_EMBEDDED_DIR
+
+    def __post_init__(self) -> None:
+        if self.database_url is not None:
+            validate_database_url(self.database_url)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``DATABASE_URL`` and ``ORGSCHEMA_EMBEDDED_DIR``.
+
+        :param environ: The mapping to read; defaults to ``os.environ``.
+        :raises ConfigurationError: ``DATABASE_URL`` is not a PostgreSQL URI.
+        """
+        env = os.environ if environ is None else environ
+        embedded_dir = env.get("ORGSCHEMA_EMBEDDED_DIR")
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            embedded_dir=Path(embedded_dir) if embedded_dir else DEFAULT_EMBEDDED_DIR,
+        )
+
+
+def validate_database_url(url: str) -> None:
+    """Refuse anything that is not a PostgreSQL URI naming a database.
+
+    :raises ConfigurationError: with the URL's password masked.
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError on a non-numeric port
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"DATABASE_URL {mask_password(url)!r} is not a valid URI ({exc}); "
+            "expected postgresql://user:password@host:5432/database"
+        ) from exc
+    if parts.scheme not in _POSTGRES_SCHEMES:
+        raise ConfigurationError(
+            f"DATABASE_URL {mask_password(url)!r} is not a PostgreSQL URI; "
+            "expected postgresql://user:password@host:5432/database"
+        )
+    if not parts.path.strip("/"):
+        raise ConfigurationError(
+            f"DATABASE_URL {mask_password(url)!r} names no database; "
+            "add one after the host, e.g. postgresql://user@host:5432/mydb"
+        )
+
+
+def mask_password(url: str) -> str:
+    """Return ``url`` with its password replaced by ``***`` (for messages and logs)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparseable URL>"
+    if not password:
+        return url
+    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()

@@ -1,0 +1,92 @@
+"""Every test runs against real PostgreSQL, in databases it creates and drops.
+
+The server is the one ``DATABASE_URL`` names (its database is left alone) or,
+when that is unset, the embedded server. The session gets one throwaway
+database ``orgschema_test_<random>``, built by running the shipped migrations;
+``DATABASE_URL`` and ``PICCOLO_CONF`` are pointed at it before anything asks
+Piccolo for its engine. Tests that need an empty database of their own use
+``empty_database``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from orgschema.database import drop_database, ensure_database, with_database
+from orgschema.settings import Settings
+
+MakeDatabase = Callable[[], Awaitable[str]]
+
+
+def _server_url() -> str:
+    settings = Settings.from_env()
+    if settings.database_url is not None:
+        return settings.database_url
+    from orgschema.embedded import start_embedded_server
+
+    return start_embedded_server(settings.embedded_dir, "postgres")
+
+
+SERVER_URL = _server_url()
+
+
+def _throwaway_url() -> str:
+    return with_database(SERVER_URL, f"orgschema_test_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """A URI of the test server (its maintenance database, never written to)."""
+    return SERVER_URL
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def database_url() -> AsyncIterator[str]:
+    """The session's migrated throwaway database; Piccolo's engine points at it."""
+    url = _throwaway_url()
+    await ensure_database(url)
+    previous = {key: os.environ.get(key) for key in ("DATABASE_URL", "PICCOLO_CONF")}
+    os.environ["DATABASE_URL"] = url
+    os.environ["PICCOLO_CONF"] = "piccolo_conf"
+    from orgschema.migrator import migrate
+
+    try:
+        await migrate()
+        yield url
+    finally:
+        await drop_database(url)
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+async def empty_database() -> AsyncIterator[MakeDatabase]:
+    """Create empty throwaway databases on the test server; all are dropped afterwards."""
+    created: list[str] = []
+
+    async def make() -> str:
+        url = _throwaway_url()
+        await ensure_database(url)
+        created.append(url)
+        return url
+
+    yield make
+    for url in created:
+        await drop_database(url)
+
+
+@pytest.fixture
+async def clean_tables(database_url: str) -> AsyncIterator[None]:
+    """Empty every orgschema table after the test, so tests cannot see each other's rows."""
+    yield
+    from orgschema.tables import ALL_TABLES
+
+    names = ", ".join(f'"{table._meta.tablename}"' for table in ALL_TABLES)
+    await ALL_TABLES[0].raw(f"TRUNCATE {names} CASCADE").run()
