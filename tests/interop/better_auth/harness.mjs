@@ -50,7 +50,16 @@ class HarnessFailure extends Error {
 
 const emit = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 const note = (msg) => process.stderr.write(`[harness] ${msg}\n`);
-const firstLine = (error) => String(error?.message ?? error).split("\n")[0];
+
+// One-line description of an error for the JSON output. Better-auth's
+// SchemaMismatchError message is multi-line, so list its findings instead.
+function describe(error) {
+  if (isSchemaMismatch(error)) {
+    const what = error.findings.map((f) => `${f.kind} ${f.table}${f.column ? `.${f.column}` : ""}`);
+    return `Better-auth schema check failed: ${what.join("; ")}`;
+  }
+  return String(error?.message ?? error).split("\n")[0];
+}
 
 function assert(condition, message) {
   if (!condition) throw new HarnessFailure(message);
@@ -212,7 +221,8 @@ async function dbSession(pool, token) {
 
 // ---------------------------------------------------------------- modes
 //
-// Each mode returns the data for its summary line; main() prints it.
+// Each mode returns the data for its summary line, printed at the bottom of
+// this file; failures are thrown and reported there too.
 
 // Runs one flow step: prints {"step", "ok": true, ...data} on success, or
 // {"step", "ok": false, "error"} and rethrows (tagged with the step) on failure.
@@ -222,7 +232,7 @@ async function runStep(name, body) {
     emit({ step: name, ok: true, ...data });
     return data;
   } catch (error) {
-    emit({ step: name, ok: false, error: firstLine(error) });
+    emit({ step: name, ok: false, error: describe(error) });
     error.failedStep ??= name;
     throw error;
   }
@@ -242,18 +252,21 @@ async function flow(auth, pool, emailArg) {
   let token1;
   let token2;
   let steps = 0;
+  const step = (stepName, body) => {
+    steps++;
+    return runStep(stepName, body);
+  };
 
   // Runtime validation must be wired up before anything is sent.
-  await runStep("schema-check-armed", async () => {
+  await step("schema-check-armed", async () => {
     assert(typeof ctx.checkSchema === "function",
       "Better-auth runtime schema validation is not active (ctx.checkSchema missing)");
     return { validateSchema: ctx.options.advanced?.database?.validateSchema };
   });
-  steps++;
 
   // Sign up. This is the first request on this auth instance, so the handler
   // first awaits the schema check, which introspects the database now.
-  await runStep("sign-up", async () => {
+  await step("sign-up", async () => {
     const res = await new Client(auth).request("POST", "/sign-up/email", { name, email, password });
     if (res.status !== 200) throw unexpected("sign-up", res);
     user = res.json?.user;
@@ -261,8 +274,8 @@ async function flow(auth, pool, emailArg) {
     assert(user.email === email.toLowerCase(), `expected email ${email.toLowerCase()}, got ${user.email}`);
     const stored = await dbUser(pool, user.id);
     assert(stored, `user ${user.id} not in "user" table`);
-    assert(stored.email === email.toLowerCase(), `stored email is ${stored.email}`);
-    assert(stored.emailVerified === false, `stored emailVerified is ${stored.emailVerified}`);
+    assert(stored.email === email.toLowerCase(), `stored email is ${JSON.stringify(stored.email)}`);
+    assert(stored.emailVerified === false, `stored emailVerified is ${JSON.stringify(stored.emailVerified)} (want boolean false)`);
     const accounts = await dbCredentialAccount(pool, user.id);
     assert(accounts.length === 1, `expected 1 credential account, found ${accounts.length}`);
     // Sign-in only accepts a credential account whose accountId is the user id.
@@ -271,28 +284,25 @@ async function flow(auth, pool, emailArg) {
       `account.password is not salt:key hex: ${accounts[0].password}`);
     return { userId: user.id, email: stored.email };
   });
-  steps++;
 
   // The check ran on the request path and passed: a check holding a clean
   // verdict returns undefined; one that has not run (or was invalidated)
   // returns a pending promise; a failed one returns a rejected promise.
-  await runStep("schema-check-passed", async () => {
+  await step("schema-check-passed", async () => {
     assert(ctx.checkSchema() === undefined,
       "no cached clean verdict after the first request; the schema check did not run");
     return { findings: [] };
   });
-  steps++;
 
   // A wrong password is refused (guards against a verifier that accepts anything).
-  await runStep("sign-in-wrong-password", async () => {
+  await step("sign-in-wrong-password", async () => {
     const res = await new Client(auth).request("POST", "/sign-in/email", { email, password: `${password}!` });
     assert(res.status === 401, `expected 401, got ${res.status} ${JSON.stringify(res.json)}`);
     return { status: res.status, code: res.json?.code };
   });
-  steps++;
 
   // Sign in with a fresh cookie jar, using the email exactly as typed at sign-up.
-  await runStep("sign-in", async () => {
+  await step("sign-in", async () => {
     const res = await client.request("POST", "/sign-in/email", { email, password });
     if (res.status !== 200) throw unexpected("sign-in", res);
     assert(res.json?.user?.id === user.id, `got user ${res.json?.user?.id}, want ${user.id}`);
@@ -301,24 +311,22 @@ async function flow(auth, pool, emailArg) {
     assert(client.sessionCookie(), "no session cookie set");
     const session = await dbSession(pool, token1);
     assert(session?.userId === user.id, `no "session" row for the returned token`);
-    assert(session.ipAddress === CLIENT_IP, `session.ipAddress is ${session.ipAddress}`);
-    assert(session.userAgent === USER_AGENT, `session.userAgent is ${session.userAgent}`);
+    assert(session.ipAddress === CLIENT_IP, `session.ipAddress is ${JSON.stringify(session.ipAddress)}`);
+    assert(session.userAgent === USER_AGENT, `session.userAgent is ${JSON.stringify(session.userAgent)}`);
     return { userId: user.id };
   });
-  steps++;
 
   // The session cookie resolves to the user.
-  await runStep("get-session", async () => {
+  await step("get-session", async () => {
     const res = await client.request("GET", "/get-session");
     if (res.status !== 200) throw unexpected("get-session", res);
     assert(res.json?.user?.id === user.id, `expected user ${user.id}, got ${JSON.stringify(res.json)}`);
     assert(res.json.session?.token === token1, "session token differs from sign-in's");
     return { userId: res.json.user.id, email: res.json.user.email };
   });
-  steps++;
 
   // Sign out: the session row is deleted and the old cookie no longer works.
-  await runStep("sign-out", async () => {
+  await step("sign-out", async () => {
     const staleCookies = new Map(client.cookies);
     const res = await client.request("POST", "/sign-out", {});
     if (res.status !== 200) throw unexpected("sign-out", res);
@@ -332,10 +340,9 @@ async function flow(auth, pool, emailArg) {
       `old cookie still yields a session: ${after.status} ${JSON.stringify(after.json)}`);
     return {};
   });
-  steps++;
 
   // Sign in again: a new session.
-  await runStep("sign-in-again", async () => {
+  await step("sign-in-again", async () => {
     const res = await client.request("POST", "/sign-in/email", { email, password });
     if (res.status !== 200) throw unexpected("sign-in-again", res);
     token2 = res.json?.token;
@@ -344,17 +351,15 @@ async function flow(auth, pool, emailArg) {
     assert((await dbSession(pool, token2))?.userId === user.id, "no session row");
     return { userId: user.id };
   });
-  steps++;
 
   // And the new session resolves to the user.
-  await runStep("get-session-again", async () => {
+  await step("get-session-again", async () => {
     const res = await client.request("GET", "/get-session");
     if (res.status !== 200) throw unexpected("get-session-again", res);
     assert(res.json?.user?.id === user.id && res.json.session?.token === token2,
       `unexpected session ${JSON.stringify(res.json)}`);
     return { userId: user.id };
   });
-  steps++;
 
   return { steps, userId: user.id, email: user.email, ms: Date.now() - started };
 }
@@ -458,11 +463,15 @@ try {
   } else if (isSchemaMismatch(error)) {
     // Thrown straight out of auth.handler / auth.api.* by the runtime check.
     exitCode = EXIT.SCHEMA;
-    error.message = `Better-auth schema check failed:\n${error.message}`;
   } else {
     exitCode = EXIT.ERROR;
   }
-  note(`FAILED (exit ${exitCode}): ${exitCode === EXIT.ERROR ? error?.stack ?? error : error.message}`);
+  if (exitCode === EXIT.SCHEMA) {
+    // error.message is Better-auth's own formatted report.
+    note(`FAILED (exit 3): Better-auth's schema check rejected the database:\n${error.message}`);
+  } else {
+    note(`FAILED (exit ${exitCode}): ${exitCode === EXIT.ERROR ? error?.stack ?? error : error.message}`);
+  }
   emit({
     summary: mode,
     ok: false,
@@ -470,7 +479,7 @@ try {
     ...(error.failedStep && { failedStep: error.failedStep }),
     ...(isSchemaMismatch(error) && { findings: error.findings }),
     ...error.details,
-    error: firstLine(error),
+    error: describe(error),
   });
 }
 process.exitCode = exitCode;

@@ -1,0 +1,77 @@
+"""The ``orgschema`` command as a user runs it: output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from orgschema.cli import main
+from tests.catalog import ORGSCHEMA_TABLES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script the way a shell would."""
+    script = Path(sys.executable).with_name("orgschema")
+    return subprocess.run(
+        [str(script), *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_dev_migrates_an_empty_database_and_lists_tables(
+    empty_database, tmp_path: Path
+) -> None:
+    url = await empty_database()
+    # From a directory with no piccolo_conf.py, orgschema uses its own.
+    result = run_cli("dev", env={"DATABASE_URL": url, "PICCOLO_CONF": ""}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["table", "rows"]
+    assert [line.split() for line in lines[1:]] == [[name, "0"] for name in ORGSCHEMA_TABLES]
+    assert "applied 2 migration(s)" in result.stderr
+    again = run_cli("dev", env={"DATABASE_URL": url, "PICCOLO_CONF": ""}, cwd=tmp_path)
+    assert again.returncode == 0 and "migrations: up to date" in again.stderr
+
+
+def test_python_dash_m_is_the_same_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "orgschema", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    assert "dev" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://root:hunter2@127.0.0.1/db", "is not a PostgreSQL URI"),
+        ("postgresql://postgres:hunter2@127.0.0.1:1/orgschema", "cannot connect to"),
+        ("postgresql://postgres:hunter2@127.0.0.1:notaport/db", "is not a valid URI"),
+    ],
+)
+def test_bad_database_url_gives_one_masked_line_and_exit_3(
+    url: str, expected: str, tmp_path: Path
+) -> None:
+    result = run_cli("dev", env={"DATABASE_URL": url, "PICCOLO_CONF": ""}, cwd=tmp_path)
+    assert result.returncode == 3
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and expected in errors[0]
+    assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_help_lists_every_command() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    assert "dev" in result.output
