@@ -8,6 +8,8 @@ database.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -129,3 +131,45 @@ async def check_engine(engine: object) -> None:
         return  # an engine configured by keyword arguments; let Piccolo connect
     conn = await connect(config["dsn"])
     await conn.close()
+
+
+@asynccontextmanager
+async def connection(database_url: str | None = None) -> AsyncIterator[asyncpg.Connection]:
+    """One asyncpg connection to ``database_url``, or to the database of Piccolo's engine.
+
+    Library functions that take ``database_url: str | None = None`` use this:
+    given a URL they talk to it; without one they use the same database as the
+    caller's Piccolo tables (the engine from ``piccolo_conf``).
+
+    :raises DatabaseUnavailable: the server cannot be reached.
+    :raises ConfigurationError: no URL and Piccolo finds no engine.
+    """
+    if database_url is None:
+        from piccolo.engine.finder import engine_finder
+
+        engine = engine_finder()
+        config = getattr(engine, "config", None)
+        if not config:
+            raise ConfigurationError(
+                "no database: pass database_url, or configure Piccolo's DB "
+                "(piccolo_conf.py or PICCOLO_CONF)"
+            )
+        conn = await _connect_with(config)
+    else:
+        conn = await connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def _connect_with(config: dict[str, object]) -> asyncpg.Connection:
+    dsn = config.get("dsn")
+    if isinstance(dsn, str) and len(config) == 1:
+        return await connect(dsn)
+    try:
+        return await asyncpg.connect(**config, timeout=CONNECT_TIMEOUT)
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to the database of Piccolo's engine: {exc}; check piccolo_conf.py"
+        ) from exc

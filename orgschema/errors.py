@@ -1,12 +1,24 @@
 """Every exception orgschema raises on purpose, under one base class.
 
-The tree, with the exit code the CLI maps each to::
+The tree, with the exit code the CLI maps each to (and the HTTP status where
+one reaches HTTP)::
 
-    OrgschemaError                  exit 1   anything else orgschema refused to do
-    ├── ConfigurationError          exit 3   no usable database: bad DATABASE_URL, missing extra
-    ├── DatabaseUnavailable         exit 3   the server named by DATABASE_URL cannot be reached
-    └── MigrationError
-        └── MigrationFailed         exit 6   a migration raised; rolled back, not recorded
+    OrgschemaError                       exit 1   anything else orgschema refused to do
+    ├── ConfigurationError               exit 3   no usable database: bad DATABASE_URL, missing extra
+    ├── DatabaseUnavailable              exit 3   the server cannot be reached or refuses the login
+    ├── InvalidInputError (ValueError)   exit 2   bad e-mail, password, role, slug... (HTTP 422)
+    ├── NotFoundError                    exit 1   an unknown user, organization or membership (HTTP 404)
+    ├── ConflictError                    exit 1   a duplicate slug, e-mail or membership (HTTP 409)
+    ├── MigrationError                   exit 6
+    │   ├── MigrationLockTimeout         exit 4   another migrator holds the lock
+    │   ├── AppliedMigrationModified     exit 5   an applied migration's file was edited
+    │   ├── UnknownAppliedMigration      exit 5   the ledger lists a migration no app ships
+    │   ├── SchemaDriftError             exit 5   tables and migrations, or database and migrations, differ
+    │   └── MigrationFailed              exit 6   a migration raised; rolled back, not recorded
+    ├── EnvironmentRefused               exit 7   seeding in staging/production, or an unknown environment
+    └── BootstrapError                   exit 8
+        ├── AlreadyBootstrapped          exit 8   a platform admin exists (HTTP 409)
+        └── SetupTokenRejected           exit 8   missing or wrong setup token (HTTP 401)
 
 Messages say what to do next. Driver errors are wrapped with ``raise ... from``
 so the cause stays visible, never swallowed.
@@ -19,6 +31,7 @@ class OrgschemaError(Exception):
     """Base of every error orgschema raises on purpose."""
 
     exit_code: int = 1
+    status_code: int = 500
 
 
 class ConfigurationError(OrgschemaError):
@@ -31,13 +44,88 @@ class DatabaseUnavailable(OrgschemaError):
     """The configured PostgreSQL server could not be reached or refused the login."""
 
     exit_code = 3
+    status_code = 503
+
+
+class InvalidInputError(OrgschemaError, ValueError):
+    """A value given to orgschema is invalid; ``field`` names it when there is one."""
+
+    exit_code = 2
+    status_code = 422
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFoundError(OrgschemaError):
+    """What was asked for does not exist."""
+
+    status_code = 404
+
+
+class ConflictError(OrgschemaError):
+    """The change would duplicate something unique (a slug, an e-mail, a membership)."""
+
+    status_code = 409
 
 
 class MigrationError(OrgschemaError):
     """Migrations could not be brought up to date."""
+
+    exit_code = 6
+
+
+class MigrationLockTimeout(MigrationError):
+    """Another migrator held the database's migration lock for longer than the timeout."""
+
+    exit_code = 4
+
+
+class AppliedMigrationModified(MigrationError):
+    """The file of a migration that was already applied has changed since."""
+
+    exit_code = 5
+
+
+class UnknownAppliedMigration(MigrationError):
+    """The database records a migration that no registered app ships."""
+
+    exit_code = 5
+
+
+class SchemaDriftError(MigrationError):
+    """The table classes, the migrations and the live database do not agree."""
+
+    exit_code = 5
 
 
 class MigrationFailed(MigrationError):
     """A migration raised; its transaction was rolled back and it is not recorded."""
 
     exit_code = 6
+
+
+class EnvironmentRefused(OrgschemaError):
+    """The operation is not allowed in this environment (or the environment is unknown)."""
+
+    exit_code = 7
+    status_code = 403
+
+
+class BootstrapError(OrgschemaError):
+    """The first platform admin could not be created."""
+
+    exit_code = 8
+
+
+class AlreadyBootstrapped(BootstrapError):
+    """A platform admin exists already; the first-run setup is closed."""
+
+    status_code = 409
+
+
+class SetupTokenRejected(BootstrapError):
+    """The setup token was missing or wrong."""
+
+    status_code = 401

@@ -19,6 +19,9 @@ from orgschema.errors import ConfigurationError
 #: Where the embedded PostgreSQL keeps its data when ``DATABASE_URL`` is unset.
 DEFAULT_EMBEDDED_DIR = Path(".orgschema") / "pgdata"
 
+#: Seconds a migrator waits for another migrator's lock by default.
+DEFAULT_LOCK_TIMEOUT = 60.0
+
 _POSTGRES_SCHEMES = ("postgres", "postgresql")
 
 
@@ -29,27 +32,57 @@ class Settings:
     :param database_url: A PostgreSQL URI (``postgresql://user:pass@host/db``),
         or ``None`` to use the embedded development server.
     :param embedded_dir: The embedded server's data directory.
+    :param migration_database_url: The URI the migrator uses instead of
+        ``database_url``: it needs a session-level connection (not a
+        transaction-mode pooler) for its advisory lock.
+    :param environment: ``APP_ENV``, else ``NODE_ENV``, as given (``None`` when
+        neither is set); what it allows is decided where it matters.
+    :param setup_token: ``SETUP_TOKEN``: when set, the first-run endpoint
+        requires it as a bearer token.
+    :param lock_timeout: Seconds a migrator waits for another one's lock.
     """
 
     database_url: str | None = None
     embedded_dir: Path = DEFAULT_EMBEDDED_DIR
+    migration_database_url: str | None = None
+    environment: str | None = None
+    setup_token: str | None = None
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
 
     def __post_init__(self) -> None:
-        if self.database_url is not None:
-            validate_database_url(self.database_url)
+        for url in (self.database_url, self.migration_database_url):
+            if url is not None:
+                validate_database_url(url)
+        if self.lock_timeout < 0:
+            raise ConfigurationError(
+                f"lock timeout must be zero or more seconds, not {self.lock_timeout}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from ``DATABASE_URL`` and ``ORGSCHEMA_EMBEDDED_DIR``.
+        """Build settings from ``DATABASE_URL``, ``MIGRATION_DATABASE_URL``,
+        ``APP_ENV``/``NODE_ENV``, ``SETUP_TOKEN``, ``ORGSCHEMA_EMBEDDED_DIR`` and
+        ``ORGSCHEMA_LOCK_TIMEOUT``.
 
         :param environ: The mapping to read; defaults to ``os.environ``.
         :raises ConfigurationError: ``DATABASE_URL`` is not a PostgreSQL URI.
         """
         env = os.environ if environ is None else environ
         embedded_dir = env.get("ORGSCHEMA_EMBEDDED_DIR")
+        lock_timeout = env.get("ORGSCHEMA_LOCK_TIMEOUT")
+        try:
+            timeout = float(lock_timeout) if lock_timeout else DEFAULT_LOCK_TIMEOUT
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"ORGSCHEMA_LOCK_TIMEOUT must be a number of seconds, not {lock_timeout!r}"
+            ) from exc
         return cls(
             database_url=env.get("DATABASE_URL") or None,
             embedded_dir=Path(embedded_dir) if embedded_dir else DEFAULT_EMBEDDED_DIR,
+            migration_database_url=env.get("MIGRATION_DATABASE_URL") or None,
+            environment=env.get("APP_ENV") or env.get("NODE_ENV") or None,
+            setup_token=env.get("SETUP_TOKEN") or None,
+            lock_timeout=timeout,
         )
 
 

@@ -1,0 +1,113 @@
+"""A real Better-auth 1.7 server works on the migrated database, with its schema check on.
+
+The Node harness in ``tests/interop/better_auth`` (pinned by its lock file) drives
+``auth.handler`` with real requests. Without Node these tests skip, loudly;
+with ``ORGSCHEMA_REQUIRE_NODE=1`` (as in CI) they fail instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orgschema import Account, User
+from orgschema.passwords import hash_password, verify_password
+
+pytestmark = [pytest.mark.better_auth, pytest.mark.usefixtures("clean_tables")]
+
+HARNESS = Path(__file__).resolve().parent / "interop" / "better_auth"
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    found = shutil.which("node")
+    npm = shutil.which("npm")
+    if not found or not npm:
+        message = "Node.js and npm are needed for the Better-auth interop tests"
+        if os.environ.get("ORGSCHEMA_REQUIRE_NODE") == "1":
+            pytest.fail(message + " (ORGSCHEMA_REQUIRE_NODE=1)")
+        pytest.skip("SKIPPED LOUDLY: " + message + "; install Node 20+ to run them")
+    if not (HARNESS / "node_modules" / "better-auth").is_dir():
+        subprocess.run(
+            [npm, "ci", "--silent", "--no-audit", "--no-fund"], cwd=HARNESS, check=True, timeout=300
+        )
+    return found
+
+
+def harness(node: str, database_url: str, *args: str) -> tuple[int, list[dict[str, Any]], str]:
+    """Run one harness mode; returns its exit code, its JSON lines and its stderr."""
+    result = subprocess.run(
+        [node, "harness.mjs", *args],
+        cwd=HARNESS,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    return result.returncode, lines, result.stderr
+
+
+def test_sign_up_sign_in_session_sign_out_sign_in_again(node: str, database_url: str) -> None:
+    code, lines, stderr = harness(node, database_url, "flow", "Ada.Lovelace@Example.com")
+    assert code == 0, stderr
+    assert lines[-1]["summary"] == "flow" and lines[-1]["ok"] is True
+    steps = [line["step"] for line in lines if "step" in line]
+    for step in ("sign-up", "sign-in", "get-session", "sign-out"):
+        assert step in steps, steps
+
+
+def test_better_auth_schema_check_and_migration_plan_find_nothing(
+    node: str, database_url: str
+) -> None:
+    code, lines, stderr = harness(node, database_url, "check-schema")
+    assert code == 0, stderr
+    assert lines[-1]["ok"] is True
+
+
+async def test_user_created_in_python_signs_in_through_better_auth(
+    node: str, database_url: str
+) -> None:
+    now = datetime.now(timezone.utc)
+    user = User(id=uuid.uuid4().hex, name="Grace", email="grace@example.com", emailVerified=True)
+    await user.save().run()
+    await Account(
+        id=uuid.uuid4().hex,
+        accountId=user.id,
+        providerId="credential",
+        userId=user.id,
+        password=await hash_password("correct horse battery"),
+        updatedAt=now,
+    ).save().run()
+
+    code, lines, stderr = harness(
+        node, database_url, "sign-in", "Grace@Example.com", "correct horse battery"
+    )
+    assert code == 0, stderr
+    assert lines[-1]["userId"] == user.id
+    code, _lines, _stderr = harness(node, database_url, "sign-in", "grace@example.com", "wrong")
+    assert code == 1
+
+
+async def test_user_signed_up_through_better_auth_verifies_in_python(
+    node: str, database_url: str
+) -> None:
+    # Full-width digits: NFKC folds them to ASCII on both sides.
+    code, lines, stderr = harness(
+        node, database_url, "sign-up", "linus@example.com", "ｐａｓｓｗｏｒｄ１２３", "Linus"
+    )
+    assert code == 0, stderr
+    user_id = lines[-1]["userId"]
+    account = await Account.objects().get(
+        (Account.userId == user_id) & (Account.providerId == "credential")
+    ).run()
+    assert await verify_password("password123", account.password)
+    assert not await verify_password("password124", account.password)
