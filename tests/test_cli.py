@@ -39,7 +39,7 @@ async def test_dev_migrates_an_empty_database_and_lists_tables(
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["table", "rows"]
     assert [line.split() for line in lines[1:]] == [[name, "0"] for name in ORGSCHEMA_TABLES]
-    assert "applied 2 migration(s)" in result.stderr
+    assert "applied 3 migration(s)" in result.stderr
     again = run_cli("dev", env={"DATABASE_URL": url, "PICCOLO_CONF": ""}, cwd=tmp_path)
     assert again.returncode == 0 and "migrations: up to date" in again.stderr
 

@@ -10,7 +10,7 @@ them under another name.
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine.finder import engine_finder
 
-ID = "2026-11-25T14:05:03:848547"
+ID = "2026-11-25T14:17:32:845784"
 VERSION = "1.38.0"
 DESCRIPTION = "better_auth_indexes"
 
