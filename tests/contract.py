@@ -9,7 +9,9 @@ from __future__ import annotations
 
 TZ = "timestamp with time zone"
 NAIVE = "timestamp without time zone"
-NOW = "CURRENT_TIMESTAMP"  # what PostgreSQL stores for both now() and CURRENT_TIMESTAMP
+# The catalog reader spells now() as CURRENT_TIMESTAMP: PostgreSQL runs the same
+# function for both (the original used now(), Piccolo writes CURRENT_TIMESTAMP).
+NOW = "CURRENT_TIMESTAMP"
 UUID_DEFAULT = "gen_random_uuid()"
 
 COLUMNS: dict[str, list[tuple[str, str, bool, str | None]]] = {
@@ -76,6 +78,11 @@ COLUMNS: dict[str, list[tuple[str, str, bool, str | None]]] = {
         ("organization_id", "uuid", True, None),
         ("created_at", NAIVE, False, NOW),
         ("updated_at", NAIVE, False, NOW),
+    ],
+    "environment_marker": [
+        ("id", "integer", False, "nextval('environment_marker_id_seq'::regclass)"),
+        ("environment", "text", True, None),
+        ("created_at", TZ, False, NOW),
     ],
 }
 
@@ -156,6 +163,7 @@ CONSTRAINTS: set[tuple[str, str, str, str]] = {
         "c",
         f"CHECK ((role = ANY (ARRAY['platform_admin'::text, {_MEMBER_ROLES}])))",
     ),
+    ("environment_marker", "environment_marker_pkey", "p", "PRIMARY KEY (id)"),
 }
 
 # Indexes that back no constraint: (table, name, pg_get_indexdef).
@@ -163,27 +171,27 @@ INDEXES: set[tuple[str, str, str]] = {
     (
         "session",
         "session_userId_idx",
-        'CREATE INDEX "session_userId_idx" ON public.session USING btree ("userId")',
+        'CREATE INDEX "session_userId_idx" ON session USING btree ("userId")',
     ),
     (
         "account",
         "account_userId_idx",
-        'CREATE INDEX "account_userId_idx" ON public.account USING btree ("userId")',
+        'CREATE INDEX "account_userId_idx" ON account USING btree ("userId")',
     ),
     (
         "verification",
         "verification_identifier_idx",
-        "CREATE INDEX verification_identifier_idx ON public.verification USING btree (identifier)",
+        "CREATE INDEX verification_identifier_idx ON verification USING btree (identifier)",
     ),
     (
         "organization_user",
         "organization_user_user_id",
-        "CREATE INDEX organization_user_user_id ON public.organization_user "
+        "CREATE INDEX organization_user_user_id ON organization_user "
         "USING btree (user_id)",
     ),
     (
         "profile",
         "profile_organization_id",
-        "CREATE INDEX profile_organization_id ON public.profile USING btree (organization_id)",
+        "CREATE INDEX profile_organization_id ON profile USING btree (organization_id)",
     ),
 }
