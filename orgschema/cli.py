@@ -1,17 +1,20 @@
 """The ``orgschema`` command line: thin wrappers over the library's async functions.
 
 Exit codes: 0 success; 1 any other orgschema error; 2 bad usage; 3 no usable
-database (configuration or connection); 6 a migration failed. Every command
+database (configuration or connection); 6 a migration failed; 7 seeding
+refused; 8 a platform admin exists already. Every command
 prints its result on stdout and its progress and errors on stderr.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+import warnings
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -54,6 +57,8 @@ def main() -> None:
     The database is DATABASE_URL, or an embedded PostgreSQL server in
     .orgschema/pgdata when it is unset.
     """
+    # Piccolo warns whenever a table is called "user"; Better-auth decides that name.
+    warnings.filterwarnings("ignore", message=".*`user` is a reserved keyword")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     package_logger = logging.getLogger("orgschema")
@@ -62,18 +67,77 @@ def main() -> None:
     _use_piccolo_conf()
 
 
-@main.command()
-def dev() -> None:
-    """Migrate the development database and show every table with its row count."""
+#: ``--host`` and ``--port`` shared by the commands that serve the studio.
+def _studio_address(command: Callable[..., None]) -> Callable[..., None]:
+    command = click.option(
+        "--port",
+        type=click.IntRange(0, 65535),
+        default=8000,
+        show_default=True,
+        help="Port to listen on; 0 picks a free one.",
+    )(command)
+    return click.option(
+        "--host",
+        default="127.0.0.1",
+        show_default=True,
+        help="Address to listen on; anything but loopback wants --production behind HTTPS.",
+    )(command)
 
-    async def _dev() -> None:
+
+def _database() -> str:
+    """The masked URI of the database Piccolo's engine uses (exits 3 when there is none)."""
+
+    async def describe() -> str:
         from piccolo.engine.finder import engine_finder
 
         from orgschema.database import describe_engine
+
+        return describe_engine(engine_finder())
+
+    return _run(describe)
+
+
+def _serve_until_interrupted(serve: Callable[[], Awaitable[None]], database: str) -> None:
+    """Serve the studio; Ctrl-C (or SIGTERM) stops it cleanly, with exit code 0."""
+    # The studio warns itself when it listens beyond loopback without
+    # production mode; piccolo-api's nudge at every sign-in adds nothing.
+    warnings.filterwarnings("ignore", message="If running sessions in production")
+    # A duplicate slug or a bad role is shown to the person in the studio;
+    # piccolo-api also logs each one with a traceback, which is noise here.
+    logging.getLogger("piccolo_api.crud.exceptions").setLevel(logging.CRITICAL)
+    try:
+        _run(serve)
+    except KeyboardInterrupt:
+        pass
+    click.echo(f"studio stopped; the data stays in {database}", err=True)
+
+
+@main.command()
+@_studio_address
+@click.option(
+    "--no-serve",
+    is_flag=True,
+    help="Migrate, seed and check the development login, then exit instead of serving the studio.",
+)
+def dev(host: str, port: int, no_serve: bool) -> None:
+    """The development database, ready to use, in the studio.
+
+    Migrates, seeds the development fixtures (nothing is added twice), checks
+    that the development platform admin can sign in, prints every table with
+    its row count, then serves the studio until Ctrl-C. The data stays for
+    next time. Refuses (exit 7) where fixtures may not go (staging, production).
+    """
+    database = _database()
+
+    async def _prepare() -> None:
         from orgschema.migrator import migrate
         from orgschema.overview import table_counts
+        from orgschema.roles import Role
+        from orgschema.seeding import DEVELOPMENT_PASSWORD, FIXTURE_USERS, seed
+        from orgschema.settings import Settings
+        from orgschema.studio import can_sign_in
 
-        click.echo(f"database: {describe_engine(engine_finder())}", err=True)
+        click.echo(f"database: {database}", err=True)
         report = await migrate()
         if report.applied:
             click.echo(
@@ -81,10 +145,333 @@ def dev() -> None:
             )
         else:
             click.echo("migrations: up to date", err=True)
+        # `dev` is for development: an unset environment means development
+        # here, while an explicit staging or production is still refused.
+        seeded = await seed(Settings.from_env().environment or "development")
+        click.echo(
+            f"fixtures: added {seeded.users} user(s), {seeded.organizations} organization(s)"
+            if seeded.added_anything
+            else "fixtures: all there already",
+            err=True,
+        )
         counts = await table_counts()
         width = max(len(count.table) for count in counts)
         click.echo(f"{'table':<{width}}  rows")
         for count in counts:
             click.echo(f"{count.table:<{width}}  {count.rows}")
+        admin = next(user for user in FIXTURE_USERS if user.role is Role.PLATFORM_ADMIN)
+        if await can_sign_in(admin.email, DEVELOPMENT_PASSWORD):
+            click.echo(f"development login: {admin.email} / {DEVELOPMENT_PASSWORD}")
+        else:
+            click.echo(
+                f"warning: {admin.email} no longer signs in with the development password "
+                "(it was changed, demoted or replaced in this database); sign in to the "
+                "studio as another platform admin",
+                err=True,
+            )
 
-    _run(_dev)
+    _run(_prepare)
+    if no_serve:
+        click.echo("studio: not started (--no-serve); `orgschema studio` serves it", err=True)
+        return
+
+    async def _serve() -> None:
+        from orgschema.studio import serve_studio
+
+        await serve_studio(
+            host=host, port=port, on_ready=lambda url: click.echo(f"studio: {url}")
+        )
+
+    click.echo("starting the studio (Ctrl-C stops it)...", err=True)
+    _serve_until_interrupted(_serve, database)
+
+
+#: ``--lock-timeout`` shared by the commands that take the migration lock.
+_lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds to wait for another migrator's lock [default: ORGSCHEMA_LOCK_TIMEOUT or 60].",
+)
+
+
+@main.command()
+@click.option("--target", metavar="ID", help="Stop after this migration (ID or app:ID).")
+@click.option("--dry-run", is_flag=True, help="Run in a transaction that is rolled back; print the SQL.")
+@click.option(
+    "--baseline",
+    is_flag=True,
+    help="Adopt a database created without these migrations, after proving it matches them.",
+)
+@click.option(
+    "--adopt-names",
+    is_flag=True,
+    help="With --baseline: rename constraints and indexes that differ only by name.",
+)
+@_lock_timeout_option
+def migrate(
+    target: str | None, dry_run: bool, baseline: bool, adopt_names: bool, lock_timeout: float | None
+) -> None:
+    """Apply pending migrations: one migrator at a time, each atomic with its ledger rows.
+
+    Refuses (exit 5), before applying anything, when an applied migration's
+    file was edited. Waits for another migrator's lock (exit 4 on timeout).
+    """
+    from orgschema.migrator import migrate as run_migrate
+
+    report = _run(
+        lambda: run_migrate(
+            target=target,
+            dry_run=dry_run,
+            baseline=baseline,
+            adopt_names=adopt_names,
+            lock_timeout=lock_timeout,
+        )
+    )
+    for key in report.adopted:
+        click.echo(f"adopted {key} (applied earlier by Piccolo; checksum recorded)")
+    for sql in report.renamed:
+        click.echo(f"renamed: {sql}")
+    for key in report.baselined:
+        click.echo(f"baselined {key} (recorded as applied, not run)")
+    if dry_run:
+        for applied in report.applied:
+            click.echo(f"-- {applied.app_name}:{applied.migration_id} ({applied.description})")
+            click.echo(applied.sql)
+    verb = "would apply" if dry_run else "applied"
+    click.echo(f"{verb} {len(report.applied)} migration(s) in {report.seconds:.2f} s")
+
+
+@main.command()
+def sql() -> None:
+    """Print the exact SQL the pending migrations would run, without applying them."""
+    from orgschema.migrator import migrate as run_migrate
+
+    report = _run(lambda: run_migrate(dry_run=True))
+    if not report.applied:
+        click.echo("-- no migrations pending")
+    for applied in report.applied:
+        click.echo(f"-- {applied.app_name}:{applied.migration_id} ({applied.description})")
+        click.echo(applied.sql)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for machines.")
+def status(as_json: bool) -> None:
+    """List every migration per app: applied or pending, when, and whether its file changed.
+
+    Exits 5 when an applied migration was edited or no longer ships.
+    """
+    import json
+
+    from orgschema.errors import AppliedMigrationModified
+    from orgschema.migrator import migration_status
+
+    report = _run(migration_status)
+    if as_json:
+        click.echo(json.dumps({"migrations": [m.as_dict() for m in report.migrations]}, indent=2))
+    else:
+        click.echo(f"{'app':<16} {'migration':<28} {'state':<8} {'applied at':<20} checksum  description")
+        for m in report.migrations:
+            when = f"{m.applied_at:%Y-%m-%d %H:%M:%S}" if m.applied_at else "-"
+            click.echo(
+                f"{m.app_name:<16} {m.migration_id:<28} {m.state:<8} {when:<20} "
+                f"{m.checksum:<9} {m.description}"
+            )
+        click.echo(f"{len(report.pending)} pending, {len(report.problems)} problem(s)")
+    if report.problems:
+        sys.exit(AppliedMigrationModified.exit_code)
+
+
+@main.command()
+def check() -> None:
+    """Fail (exit 5) when table classes lack a migration or the database was changed by hand."""
+    from orgschema.errors import SchemaDriftError
+    from orgschema.migrator import check_migrations
+
+    report = _run(check_migrations)
+    for line in report.unmigrated_changes:
+        click.echo(f"not in any migration: {line}")
+    for line in report.drift:
+        click.echo(f"database differs: {line}")
+    if not report.ok:
+        click.echo(
+            f"{len(report.unmigrated_changes)} unmigrated change(s), {len(report.drift)} "
+            "difference(s) from the migrations: generate a migration with "
+            "`piccolo migrations new APP --auto`, and undo hand-made schema changes",
+            err=True,
+        )
+        sys.exit(SchemaDriftError.exit_code)
+    click.echo("ok: table classes, migrations and database agree")
+
+
+@contextlib.contextmanager
+def _progress_bar(description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr when it is a terminal; ``None`` (quiet) otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@main.command()
+@click.option(
+    "--env",
+    "env",
+    metavar="ENV",
+    default=None,
+    help="development or test [default: APP_ENV, else NODE_ENV].",
+)
+@click.option(
+    "--users",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Make sure this many synthetic users exist (tops up; never adds twice).",
+)
+def seed(env: str | None, users: int) -> None:
+    """Seed development fixtures, and synthetic users, in one transaction.
+
+    Refuses (exit 7, writing nothing) in staging, production, an unset or
+    unknown environment, and a database bootstrapped as deployed. Running it
+    again adds nothing.
+    """
+    from orgschema.seeding import DEVELOPMENT_PASSWORD
+    from orgschema.seeding import seed as run_seed
+
+    with _progress_bar("synthetic users") as progress:
+        report = _run(lambda: run_seed(env, users=users, progress=progress))
+    if report.added_anything:
+        click.echo(
+            f"seeded {report.environment.value}: added {report.organizations} organization(s), "
+            f"{report.users} user(s) ({report.synthetic_users} synthetic), "
+            f"{report.accounts} credential account(s), {report.profiles} profile(s), "
+            f"{report.memberships} membership(s) in {report.seconds:.2f} s"
+        )
+    else:
+        click.echo(f"seeded {report.environment.value}: nothing to add, all there already")
+    click.echo(
+        f"sign in as admin@example.com (or any seeded user) with {DEVELOPMENT_PASSWORD!r}",
+        err=True,
+    )
+
+
+#: Where ``orgschema bootstrap`` reads the password when not prompting.
+ADMIN_PASSWORD_VARIABLE = "ORGSCHEMA_ADMIN_PASSWORD"
+
+
+@main.command()
+@click.option("--email", required=True, help="The admin's e-mail; they sign in with it.")
+@click.option("--name", required=True, help="The admin's display name.")
+def bootstrap(email: str, name: str) -> None:
+    """Create the first platform admin; refuses (exit 8) once one exists.
+
+    The password comes from ORGSCHEMA_ADMIN_PASSWORD, else from a prompt on
+    the terminal; never from the command line, where other users and the
+    shell history would see it. Outside development and test, the database is
+    marked so that `orgschema seed` refuses it from then on.
+    """
+    from orgschema.bootstrap import bootstrap_first_admin
+
+    # A secret, so not part of Settings (whose repr shows every field).
+    password = os.environ.get(ADMIN_PASSWORD_VARIABLE)
+    if password is None:
+        password = click.prompt(
+            "Password for the admin", hide_input=True, confirmation_prompt=True, err=True
+        )
+    report = _run(lambda: bootstrap_first_admin(email=email, password=password, name=name))
+    click.echo(f"created platform admin {report.email} (user id {report.user_id})")
+    if report.marked:
+        where = report.environment or "an unset environment"
+        click.echo(
+            f"marked the database as bootstrapped under {where}: `orgschema seed` refuses it now",
+            err=True,
+        )
+
+
+@main.command()
+@_studio_address
+@click.option("--read-only", is_flag=True, help="Every table read-only: browse, never change.")
+@click.option(
+    "--production",
+    is_flag=True,
+    help="Secure cookies and a Host check [default: when APP_ENV (else NODE_ENV) is production].",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="HOST",
+    help="A host name the studio is served under (repeatable); required in production.",
+)
+@click.option(
+    "--session-minutes",
+    type=click.IntRange(min=1),
+    default=60,
+    show_default=True,
+    help="A studio session ends after this many minutes without a request.",
+)
+@click.option(
+    "--max-session-hours",
+    type=click.FloatRange(min=0, min_open=True),
+    default=8.0,
+    show_default=True,
+    help="... and this many hours after sign-in at the latest.",
+)
+def studio(
+    host: str,
+    port: int,
+    read_only: bool,
+    production: bool,
+    allowed_hosts: tuple[str, ...],
+    session_minutes: int,
+    max_session_hours: float,
+) -> None:
+    """Serve the studio (Piccolo Admin over every table) until Ctrl-C.
+
+    Sign in with the e-mail and password of a platform admin: the same
+    credential the application uses. There is no password of its own.
+    """
+    from datetime import timedelta
+
+    database = _database()
+
+    def ready(url: str) -> None:
+        click.echo(f"studio: {url}")
+        mode = " (read-only)" if read_only else ""
+        click.echo(
+            f"serving {database}{mode}; sign in with a platform admin's e-mail and password. "
+            "Ctrl-C stops it.",
+            err=True,
+        )
+
+    async def _serve() -> None:
+        from orgschema.studio import serve_studio
+
+        await serve_studio(
+            host=host,
+            port=port,
+            read_only=read_only,
+            production=True if production else None,
+            allowed_hosts=allowed_hosts,
+            session_expiry=timedelta(minutes=session_minutes),
+            max_session_expiry=timedelta(hours=max_session_hours),
+            on_ready=ready,
+        )
+
+    _serve_until_interrupted(_serve, database)

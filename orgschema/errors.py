@@ -8,7 +8,13 @@ one reaches HTTP)::
     ├── DatabaseUnavailable              exit 3   the server cannot be reached or refuses the login
     ├── InvalidInputError (ValueError)   exit 2   bad e-mail, password, role, slug... (HTTP 422)
     ├── NotFoundError                    exit 1   an unknown user, organization or membership (HTTP 404)
+    │   ├── UnknownUser                  exit 1   no user has that id
+    │   ├── UnknownOrganization          exit 1   no organization has that id
+    │   └── NotAMember                   exit 1   the user is not a member of that organization
     ├── ConflictError                    exit 1   a duplicate slug, e-mail or membership (HTTP 409)
+    │   ├── SlugTaken                    exit 1   another organization has that slug: pick another
+    │   ├── AlreadyMember                exit 1   the user is a member already: nothing to add
+    │   └── EmailTaken                   exit 1   a user has that e-mail already: sign in instead
     ├── MigrationError                   exit 6
     │   ├── MigrationLockTimeout         exit 4   another migrator holds the lock
     │   ├── AppliedMigrationModified     exit 5   an applied migration's file was edited
@@ -68,6 +74,38 @@ class ConflictError(OrgschemaError):
     """The change would duplicate something unique (a slug, an e-mail, a membership)."""
 
     status_code = 409
+
+
+class UnknownUser(NotFoundError):
+    """No user has the id given."""
+
+    field = "user_id"
+
+
+class UnknownOrganization(NotFoundError):
+    """No organization has the id given."""
+
+    field = "organization_id"
+
+
+class NotAMember(NotFoundError):
+    """The user is not a member of the organization (so there is no role to change or remove)."""
+
+
+class SlugTaken(ConflictError):
+    """Another organization has this slug; choose another one."""
+
+    field = "slug"
+
+
+class AlreadyMember(ConflictError):
+    """The user is a member of the organization already; change the role instead."""
+
+
+class EmailTaken(ConflictError):
+    """A user with this e-mail exists already."""
+
+    field = "email"
 
 
 class MigrationError(OrgschemaError):

@@ -20,6 +20,12 @@ APP_CONFIG = AppConfig(
     # an installed wheel.
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
     table_classes=list(ALL_TABLES),
-    migration_dependencies=[],
+    # The studio logs in through Piccolo Admin, which keeps its sessions in
+    # Piccolo's own `piccolo_user` and `sessions` tables (see docs/studio.md);
+    # listing their apps here makes registering orgschema alone migrate them.
+    migration_dependencies=[
+        "piccolo.apps.user.piccolo_app",
+        "piccolo_api.session_auth.piccolo_app",
+    ],
     commands=[],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from orgschema.cli import main
-from tests.catalog import ORGSCHEMA_TABLES
+from orgschema.piccolo_app import APP_CONFIG
+from orgschema.seeding import DEVELOPMENT_PASSWORD, FIXTURE_ORGANIZATIONS, FIXTURE_USERS
+from orgschema.tables import ALL_TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,14 +37,30 @@ async def test_dev_migrates_an_empty_database_and_lists_tables(
 ) -> None:
     url = await empty_database()
     # From a directory with no piccolo_conf.py, orgschema uses its own.
-    result = run_cli("dev", env={"DATABASE_URL": url, "PICCOLO_CONF": ""}, cwd=tmp_path)
+    # --no-serve: everything `dev` does but serving the studio (tests/test_studio_cli.py).
+    env = {"DATABASE_URL": url, "PICCOLO_CONF": "", "APP_ENV": ""}
+    result = run_cli("dev", "--no-serve", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["table", "rows"]
-    assert [line.split() for line in lines[1:]] == [[name, "0"] for name in ORGSCHEMA_TABLES]
-    assert "applied 3 migration(s)" in result.stderr
-    again = run_cli("dev", env={"DATABASE_URL": url, "PICCOLO_CONF": ""}, cwd=tmp_path)
+    seeded = {
+        "user": len(FIXTURE_USERS),
+        "account": len(FIXTURE_USERS),
+        "profile": len(FIXTURE_USERS),
+        "organization": len(FIXTURE_ORGANIZATIONS),
+        "organization_user": sum(len(user.memberships) for user in FIXTURE_USERS),
+    }
+    assert [line.split() for line in lines[1 : len(ALL_TABLES) + 1]] == [
+        [table._meta.tablename, str(seeded.get(table._meta.tablename, 0))] for table in ALL_TABLES
+    ]
+    assert lines[len(ALL_TABLES) + 1] == f"development login: admin@example.com / {DEVELOPMENT_PASSWORD}"
+    shipped = list(Path(APP_CONFIG.resolved_migrations_folder_path).glob("orgschema_*.py"))
+    applied = re.search(r"applied (\d+) migration\(s\)", result.stderr)
+    assert applied and int(applied.group(1)) >= len(shipped)
+    again = run_cli("dev", "--no-serve", env=env, cwd=tmp_path)
     assert again.returncode == 0 and "migrations: up to date" in again.stderr
+    assert "fixtures: all there already" in again.stderr
+    assert again.stdout == result.stdout
 
 
 def test_python_dash_m_is_the_same_command() -> None:

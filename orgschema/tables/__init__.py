@@ -12,6 +12,7 @@ from piccolo.table import Table
 from orgschema.tables.auth import Account, Session, User, Verification
 from orgschema.tables.organizations import Organization, OrganizationUser
 from orgschema.tables.profiles import Profile
+from orgschema.tables.setup import EnvironmentMarker
 
 ALL_TABLES: tuple[type[Table], ...] = (
     User,
@@ -21,11 +22,13 @@ ALL_TABLES: tuple[type[Table], ...] = (
     Organization,
     OrganizationUser,
     Profile,
+    EnvironmentMarker,
 )
 
 __all__ = [
     "ALL_TABLES",
     "Account",
+    "EnvironmentMarker",
     "Organization",
     "OrganizationUser",
     "Profile",
