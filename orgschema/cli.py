@@ -1,8 +1,10 @@
 """The ``orgschema`` command line: thin wrappers over the library's async functions.
 
-Exit codes: 0 success; 1 any other orgschema error; 2 bad usage; 3 no usable
-database (configuration or connection); 6 a migration failed; 7 seeding
-refused; 8 a platform admin exists already. Every command
+Exit codes: 0 success; 1 any other orgschema error; 2 bad usage or input; 3 no
+usable database (configuration or connection); 4 another migrator's lock was
+held too long; 5 refused: an applied migration was edited or unknown, or the
+schema drifted; 6 a migration failed; 7 seeding refused; 8 a platform admin
+exists already. Every command
 prints its result on stdout and its progress and errors on stderr.
 """
 
@@ -59,12 +61,31 @@ def main() -> None:
     """
     # Piccolo warns whenever a table is called "user"; Better-auth decides that name.
     warnings.filterwarnings("ignore", message=".*`user` is a reserved keyword")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    # Piccolo's engines probe the server when piccolo_conf is imported and warn
+    # when it is down; the command then says so itself, in one line.
+    warnings.filterwarnings("ignore", message=r".*Unable to (connect to database|fetch server version)")
     package_logger = logging.getLogger("orgschema")
-    package_logger.addHandler(handler)
     package_logger.setLevel(logging.INFO)
+    # Once per process: a second command run in the same process (tests, a
+    # service calling main) would otherwise print every line twice.
+    if not any(getattr(h, "_orgschema_cli", False) for h in package_logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._orgschema_cli = True  # type: ignore[attr-defined]
+        package_logger.addHandler(handler)
     _use_piccolo_conf()
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (click's test runner swaps it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
 
 
 #: ``--host`` and ``--port`` shared by the commands that serve the studio.
@@ -122,18 +143,23 @@ def _serve_until_interrupted(serve: Callable[[], Awaitable[None]], database: str
 def dev(host: str, port: int, no_serve: bool) -> None:
     """The development database, ready to use, in the studio.
 
-    Migrates, seeds the development fixtures (nothing is added twice), checks
-    that the development platform admin can sign in, prints every table with
-    its row count, then serves the studio until Ctrl-C. The data stays for
-    next time. Refuses (exit 7) where fixtures may not go (staging, production).
+    Migrates, seeds the development fixtures (nothing is added twice), makes
+    sure a platform admin exists (giving admin@example.com the role back when
+    none is left), prints every table with its row count and the development
+    login, then serves the studio until Ctrl-C. The data stays for next time.
+    Refuses (exit 7) where fixtures may not go (staging, production).
     """
     database = _database()
 
     async def _prepare() -> None:
         from orgschema.migrator import migrate
         from orgschema.overview import table_counts
-        from orgschema.roles import Role
-        from orgschema.seeding import DEVELOPMENT_PASSWORD, FIXTURE_USERS, seed
+        from orgschema.seeding import (
+            DEVELOPMENT_ADMIN,
+            DEVELOPMENT_PASSWORD,
+            ensure_development_admin,
+            seed,
+        )
         from orgschema.settings import Settings
         from orgschema.studio import can_sign_in
 
@@ -147,19 +173,23 @@ def dev(host: str, port: int, no_serve: bool) -> None:
             click.echo("migrations: up to date", err=True)
         # `dev` is for development: an unset environment means development
         # here, while an explicit staging or production is still refused.
-        seeded = await seed(Settings.from_env().environment or "development")
+        environment = Settings.from_env().environment or "development"
+        seeded = await seed(environment)
         click.echo(
             f"fixtures: added {seeded.users} user(s), {seeded.organizations} organization(s)"
             if seeded.added_anything
             else "fixtures: all there already",
             err=True,
         )
+        restored = await ensure_development_admin(environment)
+        if restored is not None:
+            click.echo(f"no platform admin was left: {restored} is one again", err=True)
         counts = await table_counts()
         width = max(len(count.table) for count in counts)
         click.echo(f"{'table':<{width}}  rows")
         for count in counts:
             click.echo(f"{count.table:<{width}}  {count.rows}")
-        admin = next(user for user in FIXTURE_USERS if user.role is Role.PLATFORM_ADMIN)
+        admin = DEVELOPMENT_ADMIN
         if await can_sign_in(admin.email, DEVELOPMENT_PASSWORD):
             click.echo(f"development login: {admin.email} / {DEVELOPMENT_PASSWORD}")
         else:
@@ -371,10 +401,6 @@ def seed(env: str | None, users: int) -> None:
     )
 
 
-#: Where ``orgschema bootstrap`` reads the password when not prompting.
-ADMIN_PASSWORD_VARIABLE = "ORGSCHEMA_ADMIN_PASSWORD"
-
-
 @main.command()
 @click.option("--email", required=True, help="The admin's e-mail; they sign in with it.")
 @click.option("--name", required=True, help="The admin's display name.")
@@ -387,14 +413,20 @@ def bootstrap(email: str, name: str) -> None:
     marked so that `orgschema seed` refuses it from then on.
     """
     from orgschema.bootstrap import bootstrap_first_admin
+    from orgschema.settings import Settings
 
-    # A secret, so not part of Settings (whose repr shows every field).
-    password = os.environ.get(ADMIN_PASSWORD_VARIABLE)
+    async def read_settings() -> Settings:
+        return Settings.from_env()
+
+    settings = _run(read_settings)
+    password = settings.admin_password
     if password is None:
         password = click.prompt(
             "Password for the admin", hide_input=True, confirmation_prompt=True, err=True
         )
-    report = _run(lambda: bootstrap_first_admin(email=email, password=password, name=name))
+    report = _run(
+        lambda: bootstrap_first_admin(email=email, password=password, name=name, settings=settings)
+    )
     click.echo(f"created platform admin {report.email} (user id {report.user_id})")
     if report.marked:
         where = report.environment or "an unset environment"

@@ -8,8 +8,9 @@ database.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -40,9 +41,27 @@ def resolve_database_url(settings: Settings | None = None) -> str:
     return start_embedded_server(settings.embedded_dir, EMBEDDED_DATABASE)
 
 
+class QuietPostgresEngine(PostgresEngine):
+    """A Piccolo Postgres engine that does not connect when it is created.
+
+    Piccolo's engines open a connection at construction, to warn about old
+    servers, with asyncpg's 60-second default timeout; an unreachable server
+    then stalls the import of ``piccolo_conf`` before any orgschema code can
+    say so in one line. The first real query reports it instead.
+    """
+
+    async def check_version(self) -> None:
+        return None
+
+
 def create_engine(settings: Settings | None = None) -> PostgresEngine:
-    """A Piccolo engine for the configured database (see :func:`resolve_database_url`)."""
-    return PostgresEngine(config={"dsn": resolve_database_url(settings)})
+    """A Piccolo engine for the configured database (see :func:`resolve_database_url`).
+
+    Connections made through it wait at most :data:`CONNECT_TIMEOUT` seconds.
+    """
+    return QuietPostgresEngine(
+        config={"dsn": resolve_database_url(settings), "timeout": CONNECT_TIMEOUT}
+    )
 
 
 def with_database(url: str, database: str) -> str:
@@ -58,18 +77,33 @@ def database_name(url: str) -> str:
 async def connect(url: str) -> asyncpg.Connection:
     """Open one asyncpg connection, turning failures into one readable error.
 
-    :raises DatabaseUnavailable: unreachable server, refused login, or a
-        missing database; the message masks the password.
+    :raises DatabaseUnavailable: unreachable or silent server, refused login,
+        or a missing database; the message masks the password.
+    :raises ConfigurationError: the URL or one of its parameters is invalid.
     """
+    return await connect_with({"dsn": url})
+
+
+async def connect_with(config: Mapping[str, Any], **options: Any) -> asyncpg.Connection:
+    """Open one asyncpg connection from a Piccolo engine's ``config`` (plus ``options``).
+
+    The one place connection failures become orgschema errors, with at most
+    :data:`CONNECT_TIMEOUT` seconds of waiting.
+
+    :raises DatabaseUnavailable: see :func:`connect`.
+    :raises ConfigurationError: see :func:`connect`.
+    """
+    dsn = config.get("dsn")
+    where = mask_password(dsn) if isinstance(dsn, str) else "the database of piccolo_conf.DB"
     try:
-        return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT)
+        return await asyncpg.connect(**{"timeout": CONNECT_TIMEOUT, **config, **options})
     except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
         raise DatabaseUnavailable(
-            f"cannot connect to {mask_password(url)}: {exc or type(exc).__name__}; "
-            "check DATABASE_URL and that the server is running"
+            f"cannot connect to {where}: {str(exc) or type(exc).__name__}; "
+            "check DATABASE_URL (or MIGRATION_DATABASE_URL) and that the server is running"
         ) from exc
-    except ValueError as exc:  # asyncpg's own URI parsing
-        raise ConfigurationError(f"bad database URL {mask_password(url)}: {exc}") from exc
+    except ValueError as exc:  # asyncpg's URI and parameter parsing
+        raise ConfigurationError(f"bad database settings for {where}: {exc}") from exc
 
 
 async def ensure_database(url: str) -> bool:
@@ -122,14 +156,12 @@ async def check_engine(engine: object) -> None:
     :raises ConfigurationError: Piccolo found no engine (no ``piccolo_conf``).
     """
     config = getattr(engine, "config", None)
-    if not config or "dsn" not in config:
-        if engine is None:
-            raise ConfigurationError(
-                "Piccolo found no database engine: create a piccolo_conf.py with DB = "
-                "PostgresEngine(...) or set PICCOLO_CONF"
-            )
-        return  # an engine configured by keyword arguments; let Piccolo connect
-    conn = await connect(config["dsn"])
+    if not config:
+        raise ConfigurationError(
+            "Piccolo found no database engine: create a piccolo_conf.py with DB = "
+            "PostgresEngine(...) or set PICCOLO_CONF"
+        )
+    conn = await connect_with(config)
     await conn.close()
 
 
@@ -154,22 +186,10 @@ async def connection(database_url: str | None = None) -> AsyncIterator[asyncpg.C
                 "no database: pass database_url, or configure Piccolo's DB "
                 "(piccolo_conf.py or PICCOLO_CONF)"
             )
-        conn = await _connect_with(config)
+        conn = await connect_with(config)
     else:
         conn = await connect(database_url)
     try:
         yield conn
     finally:
         await conn.close()
-
-
-async def _connect_with(config: dict[str, object]) -> asyncpg.Connection:
-    dsn = config.get("dsn")
-    if isinstance(dsn, str) and len(config) == 1:
-        return await connect(dsn)
-    try:
-        return await asyncpg.connect(**config, timeout=CONNECT_TIMEOUT)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
-        raise DatabaseUnavailable(
-            f"cannot connect to the database of Piccolo's engine: {exc}; check piccolo_conf.py"
-        ) from exc

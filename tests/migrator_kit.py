@@ -28,7 +28,9 @@ STATEMENTS = {statements!r}
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name={app!r}, description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name={app!r}, description=DESCRIPTION, wrap_in_transaction={wrap!r}
+    )
 
     async def run():
         engine = engine_finder()
@@ -67,7 +69,9 @@ class Project:
     path: Path
     database_url: str
 
-    def add_app(self, app: str, migrations: list[tuple[str, list[str]]]) -> Path:
+    def add_app(
+        self, app: str, migrations: list[tuple[str, list[str]]], *, wrap_in_transaction: bool = True
+    ) -> Path:
         """Write an app whose migrations each run the given SQL statements."""
         package = self.path / app
         folder = package / "piccolo_migrations"
@@ -76,15 +80,26 @@ class Project:
         (folder / "__init__.py").write_text("")
         (package / "piccolo_app.py").write_text(APP.format(app=app))
         for number, (description, statements) in enumerate(migrations, start=1):
-            self.add_migration(app, number, description, statements)
+            self.add_migration(app, number, description, statements, wrap_in_transaction)
         return package
 
-    def add_migration(self, app: str, number: int, description: str, statements: list[str]) -> Path:
+    def add_migration(
+        self,
+        app: str,
+        number: int,
+        description: str,
+        statements: list[str],
+        wrap_in_transaction: bool = True,
+    ) -> Path:
         migration_id = f"2030-01-{number:02d}T00:00:00:000000"
         path = self.path / app / "piccolo_migrations" / f"{app}_2030_01_{number:02d}t00_00_00_000000.py"
         path.write_text(
             MIGRATION.format(
-                migration_id=migration_id, description=description, statements=statements, app=app
+                migration_id=migration_id,
+                description=description,
+                statements=statements,
+                app=app,
+                wrap=wrap_in_transaction,
             )
         )
         return path

@@ -13,8 +13,11 @@ import os
 import random
 import re
 import signal
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -22,7 +25,7 @@ import pytest
 
 from orgschema.migrator import LEDGER_TABLE, LOCK_KEY
 from orgschema.piccolo_app import APP_CONFIG
-from tests.migrator_kit import ROOT, Project
+from tests.migrator_kit import ORGSCHEMA, ROOT, Project
 from tests.test_schema_contract import assert_matches_contract
 from tests.catalog import read_schema
 
@@ -403,15 +406,125 @@ async def test_concurrent_in_process_runs_take_turns_and_restore_the_engine(
     assert engine_finder() is configured
 
 
-def test_unreachable_database_is_one_line_exit_3_within_ten_seconds(tmp_path: Path) -> None:
-    project = Project(path=tmp_path, database_url="postgresql://postgres:hunter2@127.0.0.1:1/nope")
-    project.register("orgschema.piccolo_app")
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP port that accepts connections and never answers (a hung server or firewall)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    ("where", "own_conf"),
+    [
+        ("refused", True),
+        ("refused", False),
+        ("bad-parameter", True),
+        ("bad-parameter", False),
+        # A service's own engine probes the server on import with asyncpg's
+        # 60 s default unless its config sets a timeout (docs/deploy.md);
+        # orgschema's own configuration never probes.
+        ("silent", False),
+    ],
+)
+def test_unreachable_database_is_one_line_exit_3_within_ten_seconds(
+    tmp_path: Path, silent_server: int, where: str, own_conf: bool
+) -> None:
+    url = {
+        "refused": "postgresql://postgres:hunter2@127.0.0.1:1/nope",
+        "silent": f"postgresql://postgres:hunter2@127.0.0.1:{silent_server}/nope",
+        "bad-parameter": "postgresql://postgres:hunter2@127.0.0.1:1/nope?sslmode=bogus",
+    }[where]
+    project = Project(path=tmp_path, database_url=url)
+    if own_conf:
+        project.register("orgschema.piccolo_app")
+    env = project.env()
+    if not own_conf:  # orgschema's own configuration, as on a bare machine
+        env.pop("PICCOLO_CONF")
     started = time.monotonic()
-    result = project.run("migrate")
-    assert time.monotonic() - started < 15  # 10 s connect timeout plus interpreter start
+    result = subprocess.run(
+        [str(ORGSCHEMA), "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert time.monotonic() - started < 15  # the 10 s connect timeout plus start-up
     assert result.returncode == 3
-    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] != []
-    assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert ("TimeoutError" in lines[0]) == (where == "silent")
+    assert "hunter2" not in result.stderr
+
+
+async def test_piccolo_backwards_then_migrate_reapplies(project: Project) -> None:
+    project.add_app("shop", [("one", ['CREATE TABLE "one" (id int)']), ("two", ['CREATE TABLE "two" (id int)'])])
+    project.register("shop")
+    assert project.run("migrate").returncode == 0
+    (project.path / "shop" / "piccolo_migrations" / "shop_2030_01_02t00_00_00_000000.py").write_text(
+        (project.path / "shop" / "piccolo_migrations" / "shop_2030_01_02t00_00_00_000000.py")
+        .read_text()
+        .replace("    manager.add_raw(run)", "    manager.add_raw(run)\n    manager.add_raw_backwards(drop)")
+        .replace("    async def run():", "    async def drop():\n        await engine_finder().run_ddl('DROP TABLE \"two\"')\n\n    async def run():")
+    )
+    # The edit above changes an applied file: record the new checksum the honest way.
+    await execute(project.database_url, f"DELETE FROM {LEDGER_TABLE}")
+    assert project.run("migrate").returncode == 0  # adopts both again
+    back = project.piccolo("migrations", "backwards", "shop", "--auto_agree")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "two" not in await tables(project.database_url)
+    result = project.run("migrate")
+    assert result.returncode == 0, result.stderr
+    assert "two" in await tables(project.database_url)
+    assert project.run("status").returncode == 0
+
+
+async def test_migration_outside_a_transaction_runs_and_replays(project: Project) -> None:
+    project.add_app("shop", [("table", ['CREATE TABLE "item" (id int)'])])
+    project.add_migration(
+        "shop", 2, "index", ['CREATE INDEX CONCURRENTLY "item_id_idx" ON "item" ("id")'], False
+    )
+    project.register("shop")
+    preview = project.run("sql")
+    assert preview.returncode == 0, preview.stderr
+    assert 'CREATE INDEX CONCURRENTLY "item_id_idx"' in preview.stdout
+    result = project.run("migrate")
+    assert result.returncode == 0, result.stderr
+    assert "runs outside a transaction" in result.stderr
+    indexes = await fetch(project.database_url, "SELECT indexname FROM pg_indexes WHERE tablename = 'item'")
+    assert [row["indexname"] for row in indexes] == ["item_id_idx"]
+    assert project.run("check").returncode == 0
+
+
+async def test_sql_never_touches_the_live_tables(project: Project) -> None:
+    project.register("orgschema.piccolo_app")
+    statuses = json.loads(project.run("status", "--json").stdout)["migrations"]
+    ids = [m["id"] for m in statuses if m["app"] == "orgschema"]
+    assert project.run("migrate", "--target", f"orgschema:{ids[1]}").returncode == 0
+    holder = await asyncpg.connect(project.database_url)
+    try:
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute('LOCK TABLE "user" IN ACCESS EXCLUSIVE MODE')
+        result = project.run("sql", timeout=60)  # would wait forever on the lock
+        await transaction.rollback()
+    finally:
+        await holder.close()
+    assert result.returncode == 0, result.stderr
+    assert "ADD CONSTRAINT user_email_lower_check" in result.stdout
+
+
+def test_bench_migrate_prints_each_figure_beside_its_floor() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_migrate.py"), "--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    for label in ("migrate to head", "no-op migrate, in-process", "no-op `orgschema migrate` process"):
+        (line,) = [line for line in result.stdout.splitlines() if line.startswith(label)]
+        assert " ms " in line and "target" in line
 
 
 def test_migrate_script_is_the_same_command() -> None:
