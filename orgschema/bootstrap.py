@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from orgschema._postgres import SETUP_LOCK_KEY, schema_missing
+from orgschema._postgres import SETUP_LOCK_KEY, platform_admin_exists, schema_missing
 from orgschema.database import connection
 from orgschema.environment import is_seedable
 from orgschema.errors import AlreadyBootstrapped, EmailTaken, InvalidInputError
@@ -40,8 +40,6 @@ _EMAIL = re.compile(
     r"^(?!\.)(?!.*\.\.)([A-Za-z0-9_'+\-\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$"
 )
 _MAX_EMAIL_LENGTH = 254
-
-_ADMIN_EXISTS = "SELECT EXISTS (SELECT 1 FROM profile WHERE role = $1)"
 
 
 @dataclass(frozen=True)
@@ -66,6 +64,8 @@ class BootstrapReport:
 def normalise_email(email: object) -> str:
     """``email`` trimmed and lower-cased, as Better-auth stores it.
 
+    :param email: What was given (any type: it may come from JSON).
+    :returns: The e-mail as it is stored.
     :raises InvalidInputError: (``field='email'``) not a string, or not an
         address Better-auth accepts.
     """
@@ -82,6 +82,8 @@ def normalise_email(email: object) -> str:
 def check_password(password: object) -> str:
     """Return ``password`` if Better-auth's default length rules accept it.
 
+    :param password: What was given (any type: it may come from JSON).
+    :returns: ``password``, unchanged.
     :raises InvalidInputError: (``field='password'``) not a string, or shorter
         than 8 or longer than 128 characters.
     """
@@ -105,6 +107,8 @@ def check_password(password: object) -> str:
 def normalise_name(name: object) -> str:
     """``name`` trimmed.
 
+    :param name: What was given (any type: it may come from JSON).
+    :returns: The name as it is stored.
     :raises InvalidInputError: (``field='name'``) not a string, blank, or
         longer than 200 characters.
     """
@@ -142,11 +146,12 @@ async def setup_required(
     :param settings: Read from the process environment when ``None``.
     :raises ConfigurationError: the database has no orgschema tables.
     :raises DatabaseUnavailable: the server cannot be reached.
+    :returns: ``True`` while no profile has the role ``platform_admin``.
     """
     url = database_url or (settings or Settings.from_env()).database_url
     async with connection(url) as conn:
         try:
-            return not await conn.fetchval(_ADMIN_EXISTS, Role.PLATFORM_ADMIN.value)
+            return not await platform_admin_exists(conn)
         except asyncpg.UndefinedTableError as exc:
             raise schema_missing(exc) from exc
 
@@ -194,13 +199,13 @@ async def bootstrap_first_admin(
         try:
             # Refuse cheaply before spending ~50 ms of CPU on scrypt; the check
             # that counts is repeated under the lock below.
-            if await conn.fetchval(_ADMIN_EXISTS, Role.PLATFORM_ADMIN.value):
+            if await platform_admin_exists(conn):
                 raise _already_bootstrapped()
             hashed = await hash_password(password)
             user_id = generate_id()
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", SETUP_LOCK_KEY)
-                if await conn.fetchval(_ADMIN_EXISTS, Role.PLATFORM_ADMIN.value):
+                if await platform_admin_exists(conn):
                     raise _already_bootstrapped()
                 if await conn.fetchval('SELECT EXISTS (SELECT 1 FROM "user" WHERE email = $1)', email):
                     raise _email_taken(email)

@@ -64,7 +64,15 @@ def error_response(
     field: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    """An error in the endpoint's one JSON shape, ``{"error": {code, message, field}}``."""
+    """An error in the endpoint's one JSON shape, ``{"error": {code, message, field}}``.
+
+    :param status: The HTTP status.
+    :param code: A stable, machine-readable code (``invalid_input``...).
+    :param message: What went wrong and what to do, for a person.
+    :param field: The request field at fault, if one is.
+    :param headers: Extra response headers (``WWW-Authenticate``...).
+    :returns: The JSON response.
+    """
     return JSONResponse(
         {"error": {"code": code, "message": message, "field": field}},
         status_code=status,
@@ -191,11 +199,17 @@ def first_run_app(
         (and no token at all when that is unset too).
     :param settings: Read from the process environment when ``None``; also
         decides the environment recorded by the bootstrap.
+    :raises ConfigurationError: the setup token is the empty string.
     :returns: The app; its only route is :data:`FIRST_RUN_PATH`.
     """
     settings = settings or Settings.from_env()
     url = database_url or settings.database_url
     token = setup_token if setup_token is not None else settings.setup_token
+    if token == "":
+        # An empty token would be matched by an empty bearer (`Bearer `): no protection.
+        raise ConfigurationError(
+            "the setup token is empty: unset SETUP_TOKEN or give it a non-empty value"
+        )
 
     async def first_run(request: Request) -> Response:
         try:

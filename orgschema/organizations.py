@@ -86,8 +86,10 @@ def slugify(name: str) -> str:
     """The slug made from ``name``: ASCII letters and digits, lower-case, joined by single hyphens.
 
     Accents are dropped (``"École Nord"`` gives ``"ecole-nord"``); anything
-    else that is not a letter or digit separates words. The result may be
-    empty (a name with no Latin letters or digits).
+    else that is not a letter or digit separates words.
+
+    :param name: An organization's name.
+    :returns: The slug; empty for a name with no Latin letters or digits.
     """
     ascii_only = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     return re.sub(r"[^a-z0-9]+", "-", ascii_only.lower()).strip("-")
@@ -96,6 +98,8 @@ def slugify(name: str) -> str:
 def membership_role(role: MembershipRole | str) -> MembershipRole:
     """``role`` as a :class:`~orgschema.roles.MembershipRole`.
 
+    :param role: A membership role or its value (``"teacher"``).
+    :returns: The membership role.
     :raises InvalidInputError: (``field='role'``) not a membership role.
     """
     try:
@@ -205,6 +209,9 @@ async def change_member_role(
 ) -> Membership:
     """Change a member's role in an organization.
 
+    :param organization_id: The organization's id.
+    :param user_id: The user's id (Better-auth's text id).
+    :param role: A :class:`~orgschema.roles.MembershipRole` or its value.
     :raises InvalidInputError: a malformed id or an unknown role.
     :raises NotAMember: the user is not a member of the organization (or
         either does not exist).
@@ -232,6 +239,8 @@ async def remove_member(organization_id: uuid.UUID | str, user_id: str) -> None:
 
     The user's profile is left alone, even when it names this organization.
 
+    :param organization_id: The organization's id.
+    :param user_id: The user's id (Better-auth's text id).
     :raises InvalidInputError: a malformed id.
     :raises NotAMember: the user is not a member of the organization.
     """
@@ -249,6 +258,7 @@ async def remove_member(organization_id: uuid.UUID | str, user_id: str) -> None:
 async def list_memberships(user_id: str) -> list[Membership]:
     """Every membership of a user, ordered by organization name.
 
+    :param user_id: The user's id (Better-auth's text id).
     :returns: An empty list for a user with none (or no such user).
     :raises InvalidInputError: a malformed id.
     """
@@ -267,6 +277,7 @@ async def list_members(
 ) -> MemberPage:
     """One page of an organization's members, ordered by e-mail.
 
+    :param organization_id: The organization's id.
     :param limit: Members per page, 1 to 500.
     :param after: ``next_cursor`` of the previous page; ``None`` for the first.
     :raises InvalidInputError: a malformed id or ``limit``.

@@ -41,13 +41,22 @@ def _derive(password: str, salt: str) -> bytes:
 
 
 def hash_password_sync(password: str) -> str:
-    """Hash ``password`` as Better-auth does; returns ``salt:key`` in hex."""
+    """Hash ``password`` as Better-auth does (blocking: tens of milliseconds of CPU).
+
+    :param password: The password, any length; NFKC-normalised before hashing.
+    :returns: ``salt:key`` in lower-case hex, for ``account.password``.
+    """
     salt = secrets.token_hex(16)
     return f"{salt}:{_derive(password, salt).hex()}"
 
 
 def verify_password_sync(password: str, stored: str) -> bool:
-    """Whether ``password`` matches a ``salt:key`` hash; ``False`` for a malformed hash."""
+    """Check ``password`` against a Better-auth hash (blocking), in constant time.
+
+    :param password: The password to check.
+    :param stored: A ``salt:key`` hash, as in ``account.password``.
+    :returns: Whether it matches; ``False`` for a malformed hash, never an error.
+    """
     salt, separator, key_hex = stored.partition(":")
     if not separator or not salt or not key_hex:
         return False
@@ -60,10 +69,21 @@ def verify_password_sync(password: str, stored: str) -> bool:
 
 
 async def hash_password(password: str) -> str:
-    """Hash ``password`` as Better-auth does, off the event loop; returns ``salt:key``."""
+    """Hash ``password`` as Better-auth does, in a worker thread so the event loop keeps running.
+
+    :param password: The password, any length; NFKC-normalised before hashing.
+    :returns: ``salt:key`` in lower-case hex, for ``account.password``; a
+        user with it signs in through Better-auth with ``password``.
+    """
     return await asyncio.to_thread(hash_password_sync, password)
 
 
 async def verify_password(password: str, stored: str) -> bool:
-    """Check ``password`` against a Better-auth ``salt:key`` hash, off the event loop."""
+    """Check ``password`` against a Better-auth hash, in a worker thread, in constant time.
+
+    :param password: The password to check.
+    :param stored: A ``salt:key`` hash, as in ``account.password`` (written
+        by Better-auth or by :func:`hash_password`).
+    :returns: Whether it matches; ``False`` for a malformed hash, never an error.
+    """
     return await asyncio.to_thread(verify_password_sync, password, stored)

@@ -25,6 +25,8 @@ class ProfileRecord:
 def platform_role(role: Role | str) -> Role:
     """``role`` as a :class:`~orgschema.roles.Role`.
 
+    :param role: A platform role or its value (``"platform_admin"``).
+    :returns: The role.
     :raises InvalidInputError: (``field='role'``) not a platform role.
     """
     try:

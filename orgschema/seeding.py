@@ -9,7 +9,8 @@ ids and are inserted only where missing, and ``users=N`` tops the synthetic
 users up to N rather than adding N more.
 
 Every fixture user and every synthetic user signs in through Better-auth with
-:data:`DEVELOPMENT_PASSWORD`.
+:data:`DEVELOPMENT_PASSWORD`. :func:`ensure_development_admin` gives such a
+database its platform admin back (:data:`DEVELOPMENT_ADMIN`) when none is left.
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import asyncpg
 
-from orgschema._postgres import SETUP_LOCK_KEY, schema_missing
+from orgschema._postgres import SETUP_LOCK_KEY, platform_admin_exists, schema_missing
+from orgschema.bootstrap import bootstrap_first_admin
 from orgschema.database import connection
 from orgschema.environment import SEEDABLE, Environment, parse_environment
-from orgschema.errors import EnvironmentRefused, InvalidInputError
+from orgschema.errors import AlreadyBootstrapped, EnvironmentRefused, InvalidInputError
 from orgschema.ids import ID_LENGTH, generate_id
 from orgschema.passwords import hash_password
 from orgschema.roles import MembershipRole, Role
@@ -107,6 +109,9 @@ FIXTURE_USERS: tuple[FixtureUser, ...] = (
     ),
 )
 
+#: The fixture platform admin: the development login (with :data:`DEVELOPMENT_PASSWORD`).
+DEVELOPMENT_ADMIN: FixtureUser = next(user for user in FIXTURE_USERS if user.role is Role.PLATFORM_ADMIN)
+
 # Fixture ids derive from the fixture's e-mail or slug, so every seeded
 # database has the same ids and a re-run recognises its own rows.
 _NAMESPACE = uuid.UUID("6f726773-6368-656d-6120-666978747572")
@@ -114,7 +119,11 @@ _BASE62 = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
 def fixture_user_id(email: str) -> str:
-    """The fixed id of the fixture user with ``email`` (Better-auth shaped: 32 letters and digits)."""
+    """The fixed id of a fixture user.
+
+    :param email: The fixture user's e-mail.
+    :returns: Better-auth shaped text: 32 letters and digits.
+    """
     return _fixed_text_id(f"user {email}")
 
 
@@ -128,7 +137,11 @@ def _fixed_text_id(key: str) -> str:
 
 
 def fixture_organization_id(slug: str) -> uuid.UUID:
-    """The fixed id of the fixture organization with ``slug``."""
+    """The fixed id of a fixture organization.
+
+    :param slug: The fixture organization's slug.
+    :returns: A UUID derived from the slug.
+    """
     return uuid.uuid5(_NAMESPACE, f"organization {slug}")
 
 
@@ -166,6 +179,8 @@ class SeedReport:
 def check_environment(env: str | Environment | None) -> Environment:
     """The environment ``env`` names, if fixtures may be seeded there.
 
+    :param env: An environment or its name (``APP_ENV``/``NODE_ENV`` spelling).
+    :returns: Development or test.
     :raises EnvironmentRefused: staging or production (use the first-run
         bootstrap there), or an unset or unknown environment (fail closed).
     """
@@ -266,6 +281,71 @@ async def seed(
         synthetic_users=synthetic,
         seconds=time.perf_counter() - started,
     )
+
+
+async def ensure_development_admin(
+    env: str | Environment | None = None,
+    *,
+    database_url: str | None = None,
+    settings: Settings | None = None,
+) -> str | None:
+    """Make sure a development or test database has a platform admin, restoring the fixture one.
+
+    When no profile has the role ``platform_admin`` (say the fixture admin was
+    demoted and no other admin is left), :data:`DEVELOPMENT_ADMIN` gets the
+    role back, keeping its password; when no user has its e-mail any more,
+    it is created afresh through :func:`~orgschema.bootstrap_first_admin`
+    with :data:`DEVELOPMENT_PASSWORD`. While a platform admin exists, nothing
+    changes. Run :func:`seed` first, so that the fixture admin exists.
+
+    :param env: ``development`` or ``test``; ``None`` reads ``APP_ENV``, else
+        ``NODE_ENV``.
+    :param database_url: The database; ``None`` means ``DATABASE_URL``, and
+        without it the database of Piccolo's engine.
+    :param settings: Where the environment (when ``env`` is ``None``) and
+        ``DATABASE_URL`` come from; read from the process environment when ``None``.
+    :raises EnvironmentRefused: the environment is not development or test,
+        or the database was bootstrapped as a deployed one; nothing was written.
+    :raises ConfigurationError: the database has no orgschema tables.
+    :raises DatabaseUnavailable: the server cannot be reached.
+    :returns: The e-mail of the admin restored or created; ``None`` when a
+        platform admin existed already.
+    """
+    settings = settings or Settings.from_env()
+    environment = check_environment(settings.environment if env is None else env)
+    url = database_url or settings.database_url
+    async with connection(url) as conn:
+        try:
+            async with conn.transaction():
+                # The bootstrap's lock: a first admin created meanwhile is seen here.
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", SETUP_LOCK_KEY)
+                await _refuse_marked_database(conn)
+                if await platform_admin_exists(conn):
+                    return None
+                restored = await conn.fetchval(
+                    'INSERT INTO profile (user_id, role) SELECT id, $1 FROM "user" WHERE email = $2 '
+                    "ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, "
+                    "updated_at = CURRENT_TIMESTAMP RETURNING 1",
+                    Role.PLATFORM_ADMIN.value,
+                    DEVELOPMENT_ADMIN.email,
+                )
+        except asyncpg.UndefinedTableError as exc:
+            raise schema_missing(exc) from exc
+    if restored:
+        return DEVELOPMENT_ADMIN.email
+    # Nobody has the fixture admin's e-mail now (it was changed or the user
+    # deleted): create the admin the way a deployment creates its first one.
+    try:
+        report = await bootstrap_first_admin(
+            email=DEVELOPMENT_ADMIN.email,
+            password=DEVELOPMENT_PASSWORD,
+            name=DEVELOPMENT_ADMIN.name,
+            database_url=url,
+            settings=replace(settings, environment=environment.value),
+        )
+    except AlreadyBootstrapped:
+        return None  # another one was created meanwhile: what was wanted
+    return report.email
 
 
 async def _refuse_marked_database(conn: asyncpg.Connection) -> None:

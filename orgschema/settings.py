@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +23,9 @@ DEFAULT_EMBEDDED_DIR = Path(".orgschema") / "pgdata"
 DEFAULT_LOCK_TIMEOUT = 60.0
 
 _POSTGRES_SCHEMES = ("postgres", "postgresql")
+
+# Fields whose value is a URL that may carry a password.
+_URL_FIELDS = frozenset({"database_url", "migration_database_url"})
 
 
 @dataclass(frozen=True)
@@ -40,14 +43,21 @@ class Settings:
     :param setup_token: ``SETUP_TOKEN``: when set, the first-run endpoint
         requires it as a bearer token.
     :param lock_timeout: Seconds a migrator waits for another one's lock.
+    :param admin_password: ``ORGSCHEMA_ADMIN_PASSWORD``: the password
+        ``orgschema bootstrap`` gives the first platform admin instead of
+        prompting for one.
+
+    Its ``repr`` masks the passwords in the URLs and leaves the secrets out,
+    so settings can be logged.
     """
 
     database_url: str | None = None
     embedded_dir: Path = DEFAULT_EMBEDDED_DIR
     migration_database_url: str | None = None
     environment: str | None = None
-    setup_token: str | None = None
+    setup_token: str | None = field(default=None, repr=False)
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    admin_password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for url in (self.database_url, self.migration_database_url):
@@ -58,14 +68,29 @@ class Settings:
                 f"lock timeout must be zero or more seconds, not {self.lock_timeout}"
             )
 
+    def __repr__(self) -> str:
+        shown = []
+        for item in fields(self):
+            if not item.repr:
+                continue
+            value = getattr(self, item.name)
+            if item.name in _URL_FIELDS and value is not None:
+                value = mask_password(value)
+            shown.append(f"{item.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``DATABASE_URL``, ``MIGRATION_DATABASE_URL``,
-        ``APP_ENV``/``NODE_ENV``, ``SETUP_TOKEN``, ``ORGSCHEMA_EMBEDDED_DIR`` and
-        ``ORGSCHEMA_LOCK_TIMEOUT``.
+        ``APP_ENV``/``NODE_ENV``, ``SETUP_TOKEN``, ``ORGSCHEMA_EMBEDDED_DIR``,
+        ``ORGSCHEMA_LOCK_TIMEOUT`` and ``ORGSCHEMA_ADMIN_PASSWORD``.
+
+        A variable set to the empty string counts as unset.
 
         :param environ: The mapping to read; defaults to ``os.environ``.
-        :raises ConfigurationError: ``DATABASE_URL`` is not a PostgreSQL URI.
+        :raises ConfigurationError: ``DATABASE_URL`` is not a PostgreSQL URI,
+            or ``ORGSCHEMA_LOCK_TIMEOUT`` is not a number.
+        :returns: The settings.
         """
         env = os.environ if environ is None else environ
         embedded_dir = env.get("ORGSCHEMA_EMBEDDED_DIR")
@@ -83,12 +108,14 @@ class Settings:
             environment=env.get("APP_ENV") or env.get("NODE_ENV") or None,
             setup_token=env.get("SETUP_TOKEN") or None,
             lock_timeout=timeout,
+            admin_password=env.get("ORGSCHEMA_ADMIN_PASSWORD") or None,
         )
 
 
 def validate_database_url(url: str) -> None:
     """Refuse anything that is not a PostgreSQL URI naming a database.
 
+    :param url: The URI to check.
     :raises ConfigurationError: with the URL's password masked.
     """
     try:
@@ -112,7 +139,12 @@ def validate_database_url(url: str) -> None:
 
 
 def mask_password(url: str) -> str:
-    """Return ``url`` with its password replaced by ``***`` (for messages and logs)."""
+    """``url`` with its password replaced by ``***``, for messages and logs.
+
+    :param url: Any URI; one that cannot be parsed comes back as
+        ``<unparseable URL>``, so nothing of it is shown.
+    :returns: The URI with its password masked.
+    """
     try:
         parts = urlsplit(url)
         password = parts.password

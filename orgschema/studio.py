@@ -139,6 +139,10 @@ async def can_sign_in(email: str, password: str) -> bool:
 
     That is: they are the Better-auth credential of a user whose profile is
     ``platform_admin``. Costs one scrypt, like a sign-in.
+
+    :param email: The e-mail, as typed (trimmed and lower-cased here).
+    :param password: The password.
+    :returns: Whether the studio would accept them.
     """
     return await _platform_admin_email(email, password) is not None
 
@@ -172,6 +176,8 @@ class StudioLogin(BaseUser, tablename="piccolo_user"):
     async def login(cls, username: str, password: str) -> int | None:
         """Check ``username`` (an e-mail) and ``password`` against Better-auth's tables.
 
+        :param username: What was typed as the user name: a platform admin's e-mail.
+        :param password: Their Better-auth password.
         :returns: The id of the admin's mirror row, or ``None`` for any other
             user, a wrong password or an unknown e-mail alike.
         """
@@ -530,6 +536,7 @@ async def engine_pool(engine: Any = None) -> AsyncIterator[None]:
         (``piccolo_conf``).
     :raises ConfigurationError: Piccolo finds no engine.
     :raises DatabaseUnavailable: the pool could not connect.
+    :returns: An async context manager; the pool is open inside its block.
     """
     engine = engine if engine is not None else engine_finder()
     if engine is None:
@@ -542,7 +549,7 @@ async def engine_pool(engine: Any = None) -> AsyncIterator[None]:
         return
     try:
         await engine.start_connection_pool()
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         raise DatabaseUnavailable(
             f"the studio cannot open its connection pool: {exc}; check the database settings"
         ) from exc
@@ -553,7 +560,11 @@ async def engine_pool(engine: Any = None) -> AsyncIterator[None]:
 
 
 def is_production(settings: Settings | None = None) -> bool:
-    """Whether ``APP_ENV`` (else ``NODE_ENV``) says ``production`` (in any letter case)."""
+    """Whether ``APP_ENV`` (else ``NODE_ENV``) says ``production`` (in any letter case).
+
+    :param settings: Read from the process environment when ``None``.
+    :returns: ``True`` in production.
+    """
     settings = settings or Settings.from_env()
     return parse_environment(settings.environment) is Environment.PRODUCTION
 
@@ -716,8 +727,17 @@ async def serve_studio(
     :param host: The address to listen on; other than loopback without
         ``production`` logs a warning (cookies are not Secure).
     :param port: The port; ``0`` picks a free one (see ``on_ready``).
+    :param read_only: Every table read-only (see :func:`create_studio`).
+    :param production: Secure cookies and a Host check; ``None`` means: when
+        ``APP_ENV`` (else ``NODE_ENV``) is ``production``.
+    :param allowed_hosts: Host names served under; required in production.
+    :param session_expiry: A session ends after this long without a request.
+    :param max_session_expiry: ... and this long after sign-in at the latest.
+    :param settings: Read from the process environment when ``None``.
     :param on_ready: Called with the studio's URL once it accepts requests.
     :raises DatabaseUnavailable: the database cannot be reached.
+    :raises ConfigurationError: production without ``allowed_hosts``, or
+        session lengths out of order.
     :raises OrgschemaError: the address cannot be listened on, or the studio
         did not start.
     """

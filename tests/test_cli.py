@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import pytest
 from click.testing import CliRunner
 
 from orgschema.cli import main
+from orgschema.passwords import verify_password
 from orgschema.piccolo_app import APP_CONFIG
 from orgschema.seeding import DEVELOPMENT_PASSWORD, FIXTURE_ORGANIZATIONS, FIXTURE_USERS
 from orgschema.tables import ALL_TABLES
@@ -61,6 +63,36 @@ async def test_dev_migrates_an_empty_database_and_lists_tables(
     assert again.returncode == 0 and "migrations: up to date" in again.stderr
     assert "fixtures: all there already" in again.stderr
     assert again.stdout == result.stdout
+
+
+async def test_dev_restores_the_development_admin_when_no_platform_admin_is_left(
+    empty_database, tmp_path: Path
+) -> None:
+    url = await empty_database()
+    env = {"DATABASE_URL": url, "PICCOLO_CONF": "", "APP_ENV": ""}
+    assert run_cli("dev", "--no-serve", env=env, cwd=tmp_path).returncode == 0
+    conn = await asyncpg.connect(url)
+    try:
+        demoted = await conn.execute(
+            "UPDATE profile SET role = 'teacher' FROM \"user\" u "
+            "WHERE profile.user_id = u.id AND u.email = 'admin@example.com'"
+        )
+        assert demoted == "UPDATE 1"
+
+        result = run_cli("dev", "--no-serve", env=env, cwd=tmp_path)
+
+        admins = await conn.fetch(
+            'SELECT u.email, a.password FROM profile p JOIN "user" u ON u.id = p.user_id '
+            "JOIN account a ON a.\"userId\" = u.id AND a.\"providerId\" = 'credential' "
+            "WHERE p.role = 'platform_admin'"
+        )
+    finally:
+        await conn.close()
+    assert result.returncode == 0, result.stderr
+    assert "no platform admin was left: admin@example.com is one again" in result.stderr
+    assert f"development login: admin@example.com / {DEVELOPMENT_PASSWORD}" in result.stdout
+    assert [row["email"] for row in admins] == ["admin@example.com"]
+    assert await verify_password(DEVELOPMENT_PASSWORD, admins[0]["password"])
 
 
 def test_python_dash_m_is_the_same_command() -> None:

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
-from orgschema import Settings, first_run_app
+from orgschema import ConfigurationError, Settings, first_run_app
 from orgschema.passwords import verify_password
 from tests.rows import row_counts
 
@@ -280,3 +280,17 @@ async def test_runs_alone_under_uvicorn(database_url: str, tmp_path: Path) -> No
 
     (row,) = await admin_rows(database_url)
     assert await verify_password(VALID["password"], row["password"])
+
+
+@pytest.mark.parametrize(
+    "make_app",
+    [
+        lambda url: first_run_app(url, setup_token="", settings=PRODUCTION),
+        lambda url: first_run_app(url, settings=Settings(environment="production", setup_token="")),
+    ],
+    ids=["argument", "settings"],
+)
+def test_an_empty_setup_token_is_a_configuration_error(database_url: str, make_app) -> None:  # type: ignore[no-untyped-def]
+    # An empty token would let `Authorization: Bearer ` (an empty bearer) in.
+    with pytest.raises(ConfigurationError, match="unset SETUP_TOKEN or give it a non-empty value"):
+        make_app(database_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,12 +19,23 @@ def test_all_is_sorted_and_complete() -> None:
     assert public - submodules == set(orgschema.__all__) - {"__version__"}
 
 
-def test_every_error_has_an_exit_code_and_one_base() -> None:
-    errors = [getattr(orgschema, name) for name in orgschema.__all__ if name.endswith(("Error", "Failed", "Unavailable"))]
-    assert errors
+def test_every_exported_error_has_one_base_codes_and_a_place_in_the_documented_tree() -> None:
+    from orgschema import errors as errors_module
+
+    exported = [getattr(orgschema, name) for name in orgschema.__all__ if name != "__version__"]
+    errors = [item for item in exported if isinstance(item, type) and issubclass(item, BaseException)]
+    assert len(errors) >= 20
+    tree = errors_module.__doc__ or ""
     for error in errors:
-        assert issubclass(error, orgschema.OrgschemaError)
-        assert isinstance(error.exit_code, int) and error.exit_code >= 1
+        assert issubclass(error, orgschema.OrgschemaError), error
+        assert type(error.exit_code) is int and error.exit_code >= 1, error
+        assert type(error.status_code) is int and 400 <= error.status_code <= 599, error
+        line = re.search(rf"\b{error.__name__}\b.*", tree)
+        assert line, f"{error.__name__} is not in errors.py's tree"
+        documented_exit = re.search(r"\bexit (\d+)", line.group())
+        assert documented_exit and int(documented_exit.group(1)) == error.exit_code, line.group()
+        documented_status = re.search(r"\(HTTP (\d+)\)", line.group())
+        assert documented_status is None or int(documented_status.group(1)) == error.status_code
 
 
 def test_package_is_typed() -> None:

@@ -24,7 +24,12 @@ from orgschema import (
     seed,
 )
 from orgschema.passwords import verify_password
-from orgschema.seeding import FIXTURE_ORGANIZATIONS, FIXTURE_USERS, fixture_user_id
+from orgschema.seeding import (
+    FIXTURE_ORGANIZATIONS,
+    FIXTURE_USERS,
+    ensure_development_admin,
+    fixture_user_id,
+)
 from tests.rows import row_counts, snapshot
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
@@ -211,6 +216,88 @@ async def test_a_database_bootstrapped_as_production_refuses_fixtures_even_in_de
         await seed("development", users=5, database_url=database_url)
 
     assert await row_counts(database_url) == before
+
+
+async def platform_admins(url: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetch(
+            'SELECT u.email, a.password FROM profile p JOIN "user" u ON u.id = p.user_id '
+            "LEFT JOIN account a ON a.\"userId\" = u.id AND a.\"providerId\" = 'credential' "
+            "WHERE p.role = 'platform_admin' ORDER BY u.email"
+        )
+    finally:
+        await conn.close()
+
+
+async def run_sql(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+DEMOTE_FIXTURE_ADMIN = (
+    "UPDATE profile SET role = 'teacher' FROM \"user\" u "
+    "WHERE profile.user_id = u.id AND u.email = 'admin@example.com'"
+)
+
+
+async def test_ensure_development_admin_restores_the_fixture_admin_only_when_none_is_left(
+    database_url: str,
+) -> None:
+    await seed("development", database_url=database_url)
+    assert await ensure_development_admin("development", database_url=database_url) is None
+
+    await run_sql(database_url, DEMOTE_FIXTURE_ADMIN)
+    await run_sql(
+        database_url,
+        "UPDATE profile SET role = 'platform_admin' FROM \"user\" u "
+        "WHERE profile.user_id = u.id AND u.email = 'teacher@example.com'",
+    )
+    # Another platform admin exists: nobody is promoted.
+    assert await ensure_development_admin("development", database_url=database_url) is None
+    assert [row["email"] for row in await platform_admins(database_url)] == ["teacher@example.com"]
+
+    await run_sql(database_url, "UPDATE profile SET role = 'teacher' WHERE role = 'platform_admin'")
+    restored = await ensure_development_admin("test", database_url=database_url)
+
+    assert restored == "admin@example.com"
+    (admin,) = await platform_admins(database_url)
+    assert admin["email"] == "admin@example.com"
+    assert await verify_password(DEVELOPMENT_PASSWORD, admin["password"])
+
+
+async def test_ensure_development_admin_recreates_a_renamed_fixture_admin(database_url: str) -> None:
+    await seed("development", database_url=database_url)
+    await run_sql(database_url, DEMOTE_FIXTURE_ADMIN)
+    await run_sql(
+        database_url, "UPDATE \"user\" SET email = 'renamed@example.com' WHERE email = 'admin@example.com'"
+    )
+    # Seeding again cannot bring admin@example.com back: its fixed id is taken.
+    await seed("development", database_url=database_url)
+
+    restored = await ensure_development_admin("development", database_url=database_url)
+
+    assert restored == "admin@example.com"
+    (admin,) = await platform_admins(database_url)
+    assert admin["email"] == "admin@example.com"
+    assert await verify_password(DEVELOPMENT_PASSWORD, admin["password"])
+    assert (await row_counts(database_url))["environment_marker"] == 0
+
+
+async def test_ensure_development_admin_refuses_deployed_environments(database_url: str) -> None:
+    await seed("development", database_url=database_url)
+    await run_sql(database_url, DEMOTE_FIXTURE_ADMIN)
+    before = await snapshot(database_url)
+
+    with pytest.raises(EnvironmentRefused, match="production"):
+        await ensure_development_admin("production", database_url=database_url)
+    with pytest.raises(EnvironmentRefused, match="no environment given"):
+        await ensure_development_admin(database_url=database_url, settings=NO_ENV)
+
+    assert await snapshot(database_url) == before
 
 
 async def test_synthetic_users_have_a_profile_membership_and_credential(database_url: str) -> None:

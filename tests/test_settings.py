@@ -36,3 +36,22 @@ def test_bad_urls_are_refused_without_showing_the_password(url: str) -> None:
 def test_mask_password() -> None:
     assert mask_password("postgresql://u:pa55@h/db") == "postgresql://u:***@h/db"
     assert mask_password("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_repr_masks_passwords_and_hides_the_setup_token() -> None:
+    settings = Settings(
+        database_url="postgresql://app:hunter2@db:5432/app",
+        migration_database_url="postgresql://owner:s3cret-owner@db:5432/app",
+        setup_token="t0ken-value",
+    )
+    shown = repr(settings)
+    assert "hunter2" not in shown and "s3cret-owner" not in shown and "t0ken-value" not in shown
+    assert "postgresql://app:***@db:5432/app" in shown
+    assert "postgresql://owner:***@db:5432/app" in shown
+
+
+def test_admin_password_comes_from_the_environment_and_is_never_shown() -> None:
+    settings = Settings.from_env({"ORGSCHEMA_ADMIN_PASSWORD": "correct horse battery"})
+    assert settings.admin_password == "correct horse battery"
+    assert "correct horse" not in repr(settings) and "correct horse" not in str(settings)
+    assert Settings.from_env({"ORGSCHEMA_ADMIN_PASSWORD": ""}).admin_password is None
