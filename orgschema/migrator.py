@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import contextvars
 import difflib
+import functools
 import hashlib
 import importlib.metadata
 import io
@@ -593,7 +594,9 @@ async def _record(
             await conn.execute(_INSERT_OURS, *args)
 
 
+@functools.cache
 def _version() -> str:
+    # importlib.metadata scans sys.path on every call: look once per process.
     try:
         return importlib.metadata.version("orgschema")
     except importlib.metadata.PackageNotFoundError:  # running from a source tree
