@@ -302,7 +302,12 @@ async def migration_status(
         verdict = "unrecorded" if checksum is None else "ok" if checksum == m.sha256 else "edited"
         states.append(
             MigrationState(
-                m.app_name, m.migration_id, m.description, "applied", recorded.ran_on(m), verdict
+                m.app_name,
+                m.migration_id,
+                m.description,
+                "applied",
+                recorded.ran_on(m.app_name, m.migration_id),
+                verdict,
             )
         )
     for app_name, migration_id in recorded.unknown(shipped, configs):
@@ -312,7 +317,7 @@ async def migration_status(
                 migration_id,
                 "",
                 "applied",
-                recorded.ran_on_key(app_name, migration_id),
+                recorded.ran_on(app_name, migration_id),
                 "missing",
             )
         )
@@ -444,10 +449,7 @@ class _Ledgers:
     def checksum(self, m: ShippedMigration) -> str | None:
         return self.checksums.get((m.app_name, m.migration_id))
 
-    def ran_on(self, m: ShippedMigration) -> datetime | None:
-        return self.ran.get((m.app_name, m.migration_id))
-
-    def ran_on_key(self, app_name: str, migration_id: str) -> datetime | None:
+    def ran_on(self, app_name: str, migration_id: str) -> datetime | None:
         return self.ran.get((app_name, migration_id))
 
     def unknown(
@@ -622,39 +624,31 @@ async def _apply(
     for index, m in enumerate(pending):
         try:
             manager = await _manager(m)
-            if manager is not None and not manager.wrap_in_transaction:
+            outside = manager is not None and not manager.wrap_in_transaction
+            if outside:
                 # Its author opted out of the transaction (CREATE INDEX
                 # CONCURRENTLY and the like): run as Piccolo would, then record.
                 logger.warning(
                     "%s runs outside a transaction: it is not atomic with its ledger rows", m.key
                 )
                 result = await _run_one(m, manager)
-                async with engine.transaction() as transaction:
-                    await _record(
-                        transaction.connection,
-                        [m],
-                        how="applied",
-                        sql=result.sql,
-                        seconds=result.seconds,
-                        piccolo_row=True,
-                    )
-            else:
-                async with engine.transaction() as transaction:
-                    if index < len(pending) - 1:
-                        # The last commit flushes the WAL up to itself, and with
-                        # it every earlier one, so waiting for each flush buys
-                        # nothing: a server crash mid-run can only lose a suffix
-                        # of whole migrations (each still atomic with its rows).
-                        await transaction.connection.execute("SET LOCAL synchronous_commit = off")
+            async with engine.transaction() as transaction:
+                if index < len(pending) - 1:
+                    # The last commit flushes the WAL up to itself, and with it
+                    # every earlier one, so waiting for each flush buys nothing:
+                    # a server crash mid-run can only lose a suffix of whole
+                    # migrations (each still atomic with its rows).
+                    await transaction.connection.execute("SET LOCAL synchronous_commit = off")
+                if not outside:
                     result = await _run_one(m, manager)
-                    await _record(
-                        transaction.connection,
-                        [m],
-                        how="applied",
-                        sql=result.sql,
-                        seconds=result.seconds,
-                        piccolo_row=True,
-                    )
+                await _record(
+                    transaction.connection,
+                    [m],
+                    how="applied",
+                    sql=result.sql,
+                    seconds=result.seconds,
+                    piccolo_row=True,
+                )
         except MigrationFailed:
             raise
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

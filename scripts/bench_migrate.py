@@ -32,17 +32,12 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from orgschema.database import drop_database, ensure_database, with_database  # noqa: E402
-from orgschema.settings import Settings  # noqa: E402
-
-
-def server_url() -> str:
-    settings = Settings.from_env()
-    if settings.database_url:
-        return settings.database_url
-    from orgschema.embedded import start_embedded_server
-
-    return start_embedded_server(settings.embedded_dir, "postgres")
+from orgschema.database import (  # noqa: E402
+    drop_database,
+    ensure_database,
+    resolve_database_url,
+    with_database,
+)
 
 
 async def fresh(server: str) -> str:
@@ -58,7 +53,7 @@ def line(label: str, value: float, floor: float | None, target: str) -> None:
 
 
 async def main(runs: int) -> None:
-    server = server_url()
+    server = resolve_database_url()
     os.environ["DATABASE_URL"] = with_database(server, "postgres")
     os.environ.setdefault("PICCOLO_CONF", "orgschema.conf")
     from orgschema.migrator import migrate
@@ -107,7 +102,12 @@ async def main(runs: int) -> None:
 
         print(f"server: {with_database(server, '')}   runs: {runs} (medians)")
         print(f"{'':<44} {'orgschema':>12}  {'floor':>12}  ratio")
-        line("migrate to head, empty database", statistics.median(to_head), statistics.median(floors), "<= 1.5x")
+        line(
+            "migrate to head, empty database",
+            statistics.median(to_head),
+            statistics.median(floors),
+            "<= 1.5x",
+        )
         line("no-op migrate, in-process", statistics.median(noop), None, "< 20 ms")
         line("no-op `orgschema migrate` process vs piccolo", ours, piccolo, "<= 1.0x")
     finally:
