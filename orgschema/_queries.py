@@ -62,7 +62,8 @@ async def fetch(template: str, *args: Any) -> Sequence[asyncpg.Record]:
     """
     engine = Organization._meta.db
     try:
-        return await engine.run_querystring(QueryString(template, *args))
+        rows: Sequence[asyncpg.Record] = await engine.run_querystring(QueryString(template, *args))
+        return rows
     except asyncpg.IntegrityConstraintViolationError as exc:
         make = _BY_CONSTRAINT.get(exc.constraint_name or "")
         if make is None:
@@ -97,5 +98,7 @@ def as_user_id(value: str) -> str:
     :raises InvalidInputError: ``value`` is empty or not a string.
     """
     if not isinstance(value, str) or not value:
-        raise InvalidInputError(f"user_id must be a non-empty string, not {value!r}", field="user_id")
+        raise InvalidInputError(
+            f"user_id must be a non-empty string, not {value!r}", field="user_id"
+        )
     return value

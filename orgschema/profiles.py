@@ -33,7 +33,9 @@ def platform_role(role: Role | str) -> Role:
         return Role(role)
     except ValueError:
         allowed = ", ".join(item.value for item in Role)
-        raise InvalidInputError(f"{role!r} is not a role (one of {allowed})", field="role") from None
+        raise InvalidInputError(
+            f"{role!r} is not a role (one of {allowed})", field="role"
+        ) from None
 
 
 async def set_profile_role(user_id: str, role: Role | str) -> ProfileRecord:

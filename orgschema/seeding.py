@@ -36,7 +36,7 @@ from orgschema.settings import Settings
 
 #: The password of every seeded user. Published on purpose: it exists only in
 #: development and test databases.
-DEVELOPMENT_PASSWORD = "orgschema-dev-password"
+DEVELOPMENT_PASSWORD = "orgschema-dev-password"  # noqa: S105 -- published on purpose
 
 #: ``progress(done, total)``: called as synthetic users are written.
 Progress = Callable[[int, int], None]
@@ -110,7 +110,9 @@ FIXTURE_USERS: tuple[FixtureUser, ...] = (
 )
 
 #: The fixture platform admin: the development login (with :data:`DEVELOPMENT_PASSWORD`).
-DEVELOPMENT_ADMIN: FixtureUser = next(user for user in FIXTURE_USERS if user.role is Role.PLATFORM_ADMIN)
+DEVELOPMENT_ADMIN: FixtureUser = next(
+    user for user in FIXTURE_USERS if user.role is Role.PLATFORM_ADMIN
+)
 
 # Fixture ids derive from the fixture's e-mail or slug, so every seeded
 # database has the same ids and a re-run recognises its own rows.
@@ -171,9 +173,7 @@ class SeedReport:
     @property
     def added_anything(self) -> bool:
         """Whether any row was added."""
-        return any(
-            (self.organizations, self.users, self.accounts, self.profiles, self.memberships)
-        )
+        return any((self.organizations, self.users, self.accounts, self.profiles, self.memberships))
 
 
 def check_environment(env: str | Environment | None) -> Environment:
@@ -247,9 +247,13 @@ async def seed(
         env = settings.environment
     environment = check_environment(env)
     if isinstance(users, bool) or not isinstance(users, int) or users < 0:
-        raise InvalidInputError(f"users must be a whole number, 0 or more, not {users!r}", field="users")
+        raise InvalidInputError(
+            f"users must be a whole number, 0 or more, not {users!r}", field="users"
+        )
     if batch_size < 1:
-        raise InvalidInputError(f"batch_size must be 1 or more, not {batch_size}", field="batch_size")
+        raise InvalidInputError(
+            f"batch_size must be 1 or more, not {batch_size}", field="batch_size"
+        )
     hashed = await hash_password(DEVELOPMENT_PASSWORD)
     async with connection(database_url or settings.database_url) as conn:
         try:
@@ -458,7 +462,14 @@ async def _seed_synthetic(
             organization_id = organization_ids[number % len(organization_ids)]
             role = roles[number % len(roles)].value
             user_rows.append(
-                (user_id, f"Synthetic User {number:06d}", SYNTHETIC_EMAIL.format(number), True, now, now)
+                (
+                    user_id,
+                    f"Synthetic User {number:06d}",
+                    SYNTHETIC_EMAIL.format(number),
+                    True,
+                    now,
+                    now,
+                )
             )
             account_rows.append((generate_id(), user_id, "credential", user_id, hashed, now, now))
             profile_rows.append((user_id, role, organization_id))

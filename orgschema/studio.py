@@ -187,10 +187,13 @@ class StudioLogin(BaseUser, tablename="piccolo_user"):
         user_id = await cls._mirror(email)
         # Sessions are never deleted when they lapse; tidy this admin's own
         # lapsed ones (only theirs: the table may be a service's too).
-        await SessionsBase.delete().where(
-            (SessionsBase.user_id == user_id)
-            & (SessionsBase.max_expiry_date < datetime.now())
-        ).run()
+        await (
+            SessionsBase.delete()
+            .where(
+                (SessionsBase.user_id == user_id) & (SessionsBase.max_expiry_date < datetime.now())
+            )
+            .run()
+        )
         return user_id
 
     @classmethod
@@ -201,21 +204,23 @@ class StudioLogin(BaseUser, tablename="piccolo_user"):
         # taken username gets a random one instead; concurrent first sign-ins
         # of one admin meet on the e-mail's unique constraint.
         for username in (email, f"orgschema-{secrets.token_hex(8)}"):
-            await cls.insert(
-                cls(
-                    username=username[: cls.username.length or 100],
-                    password=_unusable_password(),
-                    email=email,
-                    active=False,
-                    admin=False,
-                    superuser=False,
+            await (
+                cls.insert(
+                    cls(
+                        username=username[: cls.username.length or 100],
+                        password=_unusable_password(),
+                        email=email,
+                        active=False,
+                        admin=False,
+                        superuser=False,
+                    )
                 )
-            ).on_conflict(action="DO NOTHING").run()
+                .on_conflict(action="DO NOTHING")
+                .run()
+            )
             row = await cls.select(cls.id).where(cls.email == email).first().run()
             if row is not None:
-                await cls.update({cls.last_login: datetime.now()}).where(
-                    cls.id == row["id"]
-                ).run()
+                await cls.update({cls.last_login: datetime.now()}).where(cls.id == row["id"]).run()
                 return int(row["id"])
         raise OrgschemaError(f"could not record the studio sign-in of {email}; try again")
 
@@ -439,7 +444,9 @@ def _table_config(view: type[Table]) -> TableConfig:
         visible_filters=columns(layout.filters),
         link_column=view._meta.get_column_by_name(layout.link) if layout.link else None,
         order_by=[
-            OrderBy(view._meta.get_column_by_name(name.lstrip("-")), ascending=not name.startswith("-"))
+            OrderBy(
+                view._meta.get_column_by_name(name.lstrip("-")), ascending=not name.startswith("-")
+            )
             for name in layout.order
         ]
         or None,
@@ -454,7 +461,9 @@ def _translations() -> list[Translation]:
     english = ENGLISH.model_copy(
         update={"translations": {**ENGLISH.translations, "Username": "Email"}}
     )
-    return [english if item.language_code == ENGLISH.language_code else item for item in TRANSLATIONS]
+    return [
+        english if item.language_code == ENGLISH.language_code else item for item in TRANSLATIONS
+    ]
 
 
 ###############################################################################

@@ -44,21 +44,28 @@ async def build(url: str, memberships: int) -> list[str]:
     try:
         await conn.copy_records_to_table(
             "organization",
-            records=[(org, f"Organization {n}", f"organization-{n}") for n, org in enumerate(organizations)],
+            records=[
+                (org, f"Organization {n}", f"organization-{n}")
+                for n, org in enumerate(organizations)
+            ],
             columns=("id", "name", "slug"),
         )
         for start in range(0, len(users), BATCH):
             batch = users[start : start + BATCH]
             await conn.copy_records_to_table(
                 "user",
-                records=[(u, "Bench User", f"bench-{start + n}@example.com", True) for n, u in enumerate(batch)],
+                records=[
+                    (u, "Bench User", f"bench-{start + n}@example.com", True)
+                    for n, u in enumerate(batch)
+                ],
                 columns=("id", "name", "email", "emailVerified"),
             )
             rows = []
             for n, user in enumerate(batch):
                 first = (start + n) * 7 % ORGANIZATIONS
                 rows.extend(
-                    (organizations[(first + k) % ORGANIZATIONS], user, "teacher") for k in range(PER_USER)
+                    (organizations[(first + k) % ORGANIZATIONS], user, "teacher")
+                    for k in range(PER_USER)
                 )
             await conn.copy_records_to_table(
                 "organization_user", records=rows, columns=("organization_id", "user_id", "role")
@@ -100,10 +107,14 @@ async def main(memberships: int, calls: int, keep: bool) -> None:
             await pool.close()
             await engine.close_connection_pool()
 
-    print(f"calls:           {calls:,} per side, {PER_USER} memberships each, pools of one connection")
+    print(
+        f"calls:           {calls:,} per side, {PER_USER} memberships each, pools of one connection"
+    )
     print(f"list_memberships {summary(ours)}")
     print(f"raw asyncpg      {summary(floor)}  (floor)")
-    print(f"ratio (median):  {sorted(ours)[calls // 2] / sorted(floor)[calls // 2]:8.2f}x  (target: 1.5x or less)")
+    print(
+        f"ratio (median):  {sorted(ours)[calls // 2] / sorted(floor)[calls // 2]:8.2f}x  (target: 1.5x or less)"
+    )
 
 
 if __name__ == "__main__":

@@ -61,7 +61,9 @@ async def main(users: int, keep: bool) -> None:
 
     copied = sum(len(table_rows) for table_rows in rows.values())
     print(f"synthetic users: {report.synthetic_users:,} ({copied:,} rows in 4 tables)")
-    print(f"orgschema seed:  {seeded:8.2f} s  (fixtures, one scrypt hash, ids, COPY, one transaction)")
+    print(
+        f"orgschema seed:  {seeded:8.2f} s  (fixtures, one scrypt hash, ids, COPY, one transaction)"
+    )
     print(f"asyncpg COPY:    {floor:8.2f} s  (floor: the same rows, prebuilt, one transaction)")
     print(f"ratio:           {seeded / floor:8.2f}x  (target: 2x or less)")
 

@@ -45,7 +45,9 @@ async def main(rounds: int) -> None:
                 timings[case].append(time.perf_counter() - started)
         floor = statistics.median(timings["wrong password"])
         print(f"rounds: {rounds}; the floor is the wrong-password median (one scrypt)")
-        print(f"{'case':<32} {'median ms':>10} {'ratio to floor':>15}   (target: refusals 0.80x to 1.20x)")
+        print(
+            f"{'case':<32} {'median ms':>10} {'ratio to floor':>15}   (target: refusals 0.80x to 1.20x)"
+        )
         for case, seconds in timings.items():
             median = statistics.median(seconds)
             print(f"{case:<32} {median * 1e3:10.1f} {median / floor:14.2f}x")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seed the development database: the same as ``orgschema seed`` (see docs/seeding.md).
 
-    .venv/bin/python scripts/seed.py [--env development|test] [--users N]
+.venv/bin/python scripts/seed.py [--env development|test] [--users N]
 """
 
 import sys

@@ -186,8 +186,7 @@ INDEXES: set[tuple[str, str, str]] = {
     (
         "organization_user",
         "organization_user_user_id",
-        "CREATE INDEX organization_user_user_id ON organization_user "
-        "USING btree (user_id)",
+        "CREATE INDEX organization_user_user_id ON organization_user USING btree (user_id)",
     ),
     (
         "profile",

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ORGSCHEMA = Path(sys.executable).with_name("orgschema")
 
-MIGRATION = '''\
+MIGRATION = """\
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine.finder import engine_finder
 
@@ -39,9 +39,9 @@ async def forwards():
 
     manager.add_raw(run)
     return manager
-'''
+"""
 
-APP = '''\
+APP = """\
 from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
@@ -51,9 +51,9 @@ APP_CONFIG = AppConfig(
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
     table_classes=[],
 )
-'''
+"""
 
-CONF = '''\
+CONF = """\
 import os
 
 from piccolo.conf.apps import AppRegistry
@@ -61,7 +61,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 DB = PostgresEngine(config={{"dsn": os.environ["DATABASE_URL"]}})
 APP_REGISTRY = AppRegistry(apps={apps!r})
-'''
+"""
 
 
 @dataclass
@@ -92,7 +92,12 @@ class Project:
         wrap_in_transaction: bool = True,
     ) -> Path:
         migration_id = f"2030-01-{number:02d}T00:00:00:000000"
-        path = self.path / app / "piccolo_migrations" / f"{app}_2030_01_{number:02d}t00_00_00_000000.py"
+        path = (
+            self.path
+            / app
+            / "piccolo_migrations"
+            / f"{app}_2030_01_{number:02d}t00_00_00_000000.py"
+        )
         path.write_text(
             MIGRATION.format(
                 migration_id=migration_id,

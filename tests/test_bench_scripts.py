@@ -17,7 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
     [
         ("bench_seed.py", ["--users", "300"], "synthetic users: 300 (1,220 rows in 4 tables)"),
         ("bench_memberships.py", ["--memberships", "400", "--calls", "20"], "memberships:     400"),
-        ("bench_studio_login.py", ["--rounds", "2"], "rounds: 2; the floor is the wrong-password median"),
+        (
+            "bench_studio_login.py",
+            ["--rounds", "2"],
+            "rounds: 2; the floor is the wrong-password median",
+        ),
     ],
 )
 def test_benchmark_runs_and_prints_its_floor_and_ratio(

@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,17 +76,21 @@ def test_better_auth_schema_check_and_migration_plan_find_nothing(
 async def test_user_created_in_python_signs_in_through_better_auth(
     node: str, database_url: str
 ) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     user = User(id=uuid.uuid4().hex, name="Grace", email="grace@example.com", emailVerified=True)
     await user.save().run()
-    await Account(
-        id=uuid.uuid4().hex,
-        accountId=user.id,
-        providerId="credential",
-        userId=user.id,
-        password=await hash_password("correct horse battery"),
-        updatedAt=now,
-    ).save().run()
+    await (
+        Account(
+            id=uuid.uuid4().hex,
+            accountId=user.id,
+            providerId="credential",
+            userId=user.id,
+            password=await hash_password("correct horse battery"),
+            updatedAt=now,
+        )
+        .save()
+        .run()
+    )
 
     code, lines, stderr = harness(
         node, database_url, "sign-in", "Grace@Example.com", "correct horse battery"
@@ -106,8 +110,10 @@ async def test_user_signed_up_through_better_auth_verifies_in_python(
     )
     assert code == 0, stderr
     user_id = lines[-1]["userId"]
-    account = await Account.objects().get(
-        (Account.userId == user_id) & (Account.providerId == "credential")
-    ).run()
+    account = (
+        await Account.objects()
+        .get((Account.userId == user_id) & (Account.providerId == "credential"))
+        .run()
+    )
     assert await verify_password("password123", account.password)
     assert not await verify_password("password124", account.password)

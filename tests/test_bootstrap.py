@@ -60,8 +60,16 @@ async def test_creates_user_credential_and_platform_admin_profile(database_url: 
     )
 
     (row,) = await admin_rows(database_url)
-    assert (report.user_id, report.email, report.name) == (row["id"], "founder@example.com", "Grace Founder")
-    assert (row["email"], row["name"], row["role"]) == (report.email, "Grace Founder", Role.PLATFORM_ADMIN)
+    assert (report.user_id, report.email, report.name) == (
+        row["id"],
+        "founder@example.com",
+        "Grace Founder",
+    )
+    assert (row["email"], row["name"], row["role"]) == (
+        report.email,
+        "Grace Founder",
+        Role.PLATFORM_ADMIN,
+    )
     assert row["organization_id"] is None and row["emailVerified"] is False
     assert (row["providerId"], row["accountId"]) == ("credential", row["id"])
     assert len(row["id"]) == 32 and row["id"].isalnum()
@@ -79,20 +87,30 @@ def test_the_new_admin_signs_in_through_better_auth(node: str, database_url: str
             settings=PRODUCTION,
         )
     )
-    code, lines, stderr = harness(node, database_url, "sign-in", "founder@example.com", "correct horse battery")
+    code, lines, stderr = harness(
+        node, database_url, "sign-in", "founder@example.com", "correct horse battery"
+    )
     assert code == 0, stderr
     assert lines[-1]["ok"] is True
 
 
 async def test_a_second_admin_is_refused_and_nothing_is_written(database_url: str) -> None:
     await bootstrap_first_admin(
-        email="a@example.com", password="password-one", name="A", database_url=database_url, settings=PRODUCTION
+        email="a@example.com",
+        password="password-one",
+        name="A",
+        database_url=database_url,
+        settings=PRODUCTION,
     )
     before = await row_counts(database_url)
 
     with pytest.raises(AlreadyBootstrapped, match="sign in as that admin") as refused:
         await bootstrap_first_admin(
-            email="b@example.com", password="password-two", name="B", database_url=database_url, settings=PRODUCTION
+            email="b@example.com",
+            password="password-two",
+            name="B",
+            database_url=database_url,
+            settings=PRODUCTION,
         )
 
     assert refused.value.exit_code == 8 and refused.value.status_code == 409
@@ -120,7 +138,12 @@ async def test_fifty_concurrent_calls_make_exactly_one_admin(database_url: str) 
     assert outcomes.count("refused") == 49
     assert len(await admin_rows(database_url)) == 1
     counts = await row_counts(database_url)
-    assert (counts["user"], counts["account"], counts["profile"], counts["environment_marker"]) == (1, 1, 1, 1)
+    assert (counts["user"], counts["account"], counts["profile"], counts["environment_marker"]) == (
+        1,
+        1,
+        1,
+        1,
+    )
 
 
 @pytest.mark.parametrize(
@@ -144,7 +167,11 @@ async def test_invalid_input_names_the_field_and_writes_nothing(
 ) -> None:
     with pytest.raises(InvalidInputError) as invalid:
         await bootstrap_first_admin(
-            email=email, password=password, name=name, database_url=database_url, settings=PRODUCTION  # type: ignore[arg-type]
+            email=email,
+            password=password,
+            name=name,
+            database_url=database_url,
+            settings=PRODUCTION,  # type: ignore[arg-type]
         )
     assert invalid.value.field == field
     assert invalid.value.exit_code == 2
@@ -154,7 +181,11 @@ async def test_invalid_input_names_the_field_and_writes_nothing(
 async def test_password_length_is_counted_as_better_auth_counts_it(database_url: str) -> None:
     # Four emoji are 8 UTF-16 code units: Better-auth accepts them, so must we.
     report = await bootstrap_first_admin(
-        email="emoji@example.com", password="🔑🔑🔑🔑", name="E", database_url=database_url, settings=PRODUCTION
+        email="emoji@example.com",
+        password="🔑🔑🔑🔑",
+        name="E",
+        database_url=database_url,
+        settings=PRODUCTION,
     )
     (row,) = await admin_rows(database_url)
     assert row["id"] == report.user_id
@@ -172,16 +203,30 @@ async def test_an_email_already_signed_up_is_refused(database_url: str) -> None:
 
     with pytest.raises(EmailTaken) as taken:
         await bootstrap_first_admin(
-            email="Taken@example.com", password="long enough", name="T", database_url=database_url, settings=PRODUCTION
+            email="Taken@example.com",
+            password="long enough",
+            name="T",
+            database_url=database_url,
+            settings=PRODUCTION,
         )
 
     assert taken.value.field == "email"
-    assert await row_counts(database_url) == {**dict.fromkeys(await row_counts(database_url), 0), "user": 1}
+    assert await row_counts(database_url) == {
+        **dict.fromkeys(await row_counts(database_url), 0),
+        "user": 1,
+    }
 
 
 @pytest.mark.parametrize(
     ("environment", "marked"),
-    [("production", True), ("staging", True), (None, True), ("qa", True), ("development", False), ("test", False)],
+    [
+        ("production", True),
+        ("staging", True),
+        (None, True),
+        ("qa", True),
+        ("development", False),
+        ("test", False),
+    ],
 )
 async def test_only_development_and_test_leave_the_database_unmarked(
     database_url: str, environment: str | None, marked: bool
@@ -206,12 +251,22 @@ async def test_an_unmigrated_database_says_to_migrate(empty_database) -> None:
     url = await empty_database()
     with pytest.raises(ConfigurationError, match="piccolo migrations forwards all"):
         await bootstrap_first_admin(
-            email="a@example.com", password="long enough", name="A", database_url=url, settings=PRODUCTION
+            email="a@example.com",
+            password="long enough",
+            name="A",
+            database_url=url,
+            settings=PRODUCTION,
         )
 
 
-def run_bootstrap(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "NODE_ENV", "ORGSCHEMA_ADMIN_PASSWORD")}
+def run_bootstrap(
+    *args: str, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("APP_ENV", "NODE_ENV", "ORGSCHEMA_ADMIN_PASSWORD")
+    }
     return subprocess.run(
         [str(Path(sys.executable).with_name("orgschema")), "bootstrap", *args],
         env={**clean, **env},
@@ -223,8 +278,14 @@ def run_bootstrap(*args: str, env: dict[str, str], stdin: str | None = None) -> 
     )
 
 
-def test_cli_reads_the_password_from_the_environment_and_refuses_a_second_time(database_url: str) -> None:
-    env = {"DATABASE_URL": database_url, "APP_ENV": "production", "ORGSCHEMA_ADMIN_PASSWORD": "from the env var"}
+def test_cli_reads_the_password_from_the_environment_and_refuses_a_second_time(
+    database_url: str,
+) -> None:
+    env = {
+        "DATABASE_URL": database_url,
+        "APP_ENV": "production",
+        "ORGSCHEMA_ADMIN_PASSWORD": "from the env var",
+    }
 
     first = run_bootstrap("--email", "ops@example.com", "--name", "Ops", env=env)
     second = run_bootstrap("--email", "other@example.com", "--name", "Other", env=env)
@@ -244,7 +305,11 @@ def test_cli_prompts_for_the_password_twice(database_url: str) -> None:
         main,
         ["bootstrap", "--email", "prompted@example.com", "--name", "Prompted"],
         input="typed at the prompt\ntyped at the prompt\n",
-        env={"DATABASE_URL": database_url, "APP_ENV": "development", "ORGSCHEMA_ADMIN_PASSWORD": None},
+        env={
+            "DATABASE_URL": database_url,
+            "APP_ENV": "development",
+            "ORGSCHEMA_ADMIN_PASSWORD": None,
+        },
     )
     assert result.exit_code == 0, result.output
     assert "typed at the prompt" not in result.output
@@ -254,7 +319,9 @@ def test_cli_prompts_for_the_password_twice(database_url: str) -> None:
 
 def test_cli_has_no_password_option_and_rejects_a_bad_email(database_url: str) -> None:
     env = {"DATABASE_URL": database_url, "ORGSCHEMA_ADMIN_PASSWORD": "long enough"}
-    on_argv = run_bootstrap("--email", "a@example.com", "--name", "A", "--password", "long enough", env=env)
+    on_argv = run_bootstrap(
+        "--email", "a@example.com", "--name", "A", "--password", "long enough", env=env
+    )
     bad = run_bootstrap("--email", "nope", "--name", "A", env=env)
     assert on_argv.returncode == 2 and "No such option '--password'" in on_argv.stderr
     assert bad.returncode == 2 and "not a valid e-mail address" in bad.stderr

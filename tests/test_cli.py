@@ -55,7 +55,10 @@ async def test_dev_migrates_an_empty_database_and_lists_tables(
     assert [line.split() for line in lines[1 : len(ALL_TABLES) + 1]] == [
         [table._meta.tablename, str(seeded.get(table._meta.tablename, 0))] for table in ALL_TABLES
     ]
-    assert lines[len(ALL_TABLES) + 1] == f"development login: admin@example.com / {DEVELOPMENT_PASSWORD}"
+    assert (
+        lines[len(ALL_TABLES) + 1]
+        == f"development login: admin@example.com / {DEVELOPMENT_PASSWORD}"
+    )
     shipped = list(Path(APP_CONFIG.resolved_migrations_folder_path).glob("orgschema_*.py"))
     applied = re.search(r"applied (\d+) migration\(s\)", result.stderr)
     assert applied and int(applied.group(1)) >= len(shipped)
@@ -83,7 +86,7 @@ async def test_dev_restores_the_development_admin_when_no_platform_admin_is_left
 
         admins = await conn.fetch(
             'SELECT u.email, a.password FROM profile p JOIN "user" u ON u.id = p.user_id '
-            "JOIN account a ON a.\"userId\" = u.id AND a.\"providerId\" = 'credential' "
+            'JOIN account a ON a."userId" = u.id AND a."providerId" = \'credential\' '
             "WHERE p.role = 'platform_admin'"
         )
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -110,7 +110,7 @@ async def test_defaults_come_from_the_database() -> None:
     """Rows written by another client (here raw SQL) get the contract's defaults."""
     user = await make_user()
     organization = await make_organization()
-    await Profile.raw('INSERT INTO profile (user_id) VALUES ({})', user.id).run()
+    await Profile.raw("INSERT INTO profile (user_id) VALUES ({})", user.id).run()
     await OrganizationUser.raw(
         "INSERT INTO organization_user (organization_id, user_id) VALUES ({}, {})",
         organization.id,
@@ -127,13 +127,17 @@ async def test_deleting_a_user_cascades_to_everything_of_theirs() -> None:
     organization = await make_organization()
     await Profile(user_id=user.id, organization_id=organization.id).save().run()
     await OrganizationUser(organization_id=organization.id, user_id=user.id).save().run()
-    await Session(
-        id="s1",
-        token="t1",
-        userId=user.id,
-        expiresAt=datetime.now(timezone.utc) + timedelta(days=1),
-        updatedAt=datetime.now(timezone.utc),
-    ).save().run()
+    await (
+        Session(
+            id="s1",
+            token="t1",
+            userId=user.id,
+            expiresAt=datetime.now(UTC) + timedelta(days=1),
+            updatedAt=datetime.now(UTC),
+        )
+        .save()
+        .run()
+    )
     await User.delete().where(User.id == user.id).run()
     assert [await t.count().run() for t in (Profile, OrganizationUser, Session)] == [0, 0, 0]
     assert await Organization.count().run() == 1

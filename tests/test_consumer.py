@@ -73,7 +73,16 @@ async def test_consumer_project_migrates_with_piccolo_to_the_contract(
     environment = tmp_path / "venv"
     venv.create(environment, with_pip=True)
     python = environment / "bin" / "python"
-    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel, cwd=tmp_path)
+    run(
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        wheel,
+        cwd=tmp_path,
+    )
 
     project = tmp_path / "service"
     project.mkdir()
@@ -85,7 +94,9 @@ async def test_consumer_project_migrates_with_piccolo_to_the_contract(
     assert_matches_contract(await read_schema(url))
     check = run(environment / "bin" / "piccolo", "migrations", "check", cwd=project, env=env)
     ran = [line for line in check.splitlines() if line.startswith("orgschema ")]
-    assert len(ran) == len(list(Path(APP_CONFIG.resolved_migrations_folder_path).glob("orgschema_*.py")))
+    assert len(ran) == len(
+        list(Path(APP_CONFIG.resolved_migrations_folder_path).glob("orgschema_*.py"))
+    )
     assert all(line.rstrip().endswith("| True") for line in ran)
 
     example = textwrap.dedent(

@@ -43,13 +43,16 @@ def test_configuration_doc_names_every_environment_variable_read() -> None:
 
     from orgschema.settings import Settings
 
-    names = set(re.findall(r"""env\.get\(["']([A-Z][A-Z0-9_]+)["']""", inspect.getsource(Settings.from_env)))
+    names = set(
+        re.findall(r"""env\.get\(["']([A-Z][A-Z0-9_]+)["']""", inspect.getsource(Settings.from_env))
+    )
     assert {"DATABASE_URL", "SETUP_TOKEN", "ORGSCHEMA_ADMIN_PASSWORD"} <= names
     # Anything else the package or its tests read straight from the environment.
     for path in [*(ROOT / "orgschema").rglob("*.py"), *(ROOT / "tests").glob("*.py")]:
         names |= set(
             re.findall(
-                r"""(?:environ\.get\(|environ\[|getenv\()["']([A-Z][A-Z0-9_]+)["']""", path.read_text()
+                r"""(?:environ\.get\(|environ\[|getenv\()["']([A-Z][A-Z0-9_]+)["']""",
+                path.read_text(),
             )
         )
     text = (ROOT / "docs" / "configuration.md").read_text()

@@ -75,10 +75,19 @@ async def test_create_organization_keeps_a_given_slug_and_refuses_a_taken_one() 
 
 @pytest.mark.parametrize(
     ("name", "slug", "field"),
-    [("", None, "name"), ("   ", None, "name"), ("x" * 201, None, "name"), ("東京", None, "slug"),
-     ("Ok", "Not A Slug", "slug"), ("Ok", "trailing-", "slug"), ("Ok", "", "slug")],
+    [
+        ("", None, "name"),
+        ("   ", None, "name"),
+        ("x" * 201, None, "name"),
+        ("東京", None, "slug"),
+        ("Ok", "Not A Slug", "slug"),
+        ("Ok", "trailing-", "slug"),
+        ("Ok", "", "slug"),
+    ],
 )
-async def test_create_organization_refuses_bad_names_and_slugs(name: str, slug: str | None, field: str) -> None:
+async def test_create_organization_refuses_bad_names_and_slugs(
+    name: str, slug: str | None, field: str
+) -> None:
     with pytest.raises(InvalidInputError) as invalid:
         await create_organization(name, slug=slug)
     assert invalid.value.field == field
@@ -90,7 +99,11 @@ async def test_membership_lifecycle() -> None:
     user = await make_user("member@example.com")
 
     added = await add_member(org.id, user, MembershipRole.COACH)
-    assert (added.organization_id, added.user_id, added.role) == (org.id, user, MembershipRole.COACH)
+    assert (added.organization_id, added.user_id, added.role) == (
+        org.id,
+        user,
+        MembershipRole.COACH,
+    )
     assert (added.organization_name, added.organization_slug) == ("Riverside", "riverside")
 
     changed = await change_member_role(str(org.id), user, "manager")
@@ -195,7 +208,7 @@ async def test_set_profile_role_creates_then_updates() -> None:
 async def test_helpers_join_a_piccolo_transaction() -> None:
     user = await make_user("tx@example.com")
 
-    with pytest.raises(AlreadyMember):
+    with pytest.raises(AlreadyMember):  # noqa: PT012 -- the transaction as a whole raises
         async with Organization._meta.db.transaction():
             org = await create_organization("Atomic")
             await add_member(org.id, user)

@@ -55,7 +55,9 @@ async def test_get_says_setup_is_needed_until_post_creates_the_admin(
     assert (counts["user"], counts["account"], counts["profile"]) == (1, 1, 1)
 
 
-async def test_second_post_is_409_and_writes_nothing(client: httpx.AsyncClient, database_url: str) -> None:
+async def test_second_post_is_409_and_writes_nothing(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
     assert (await client.post(PATH, json=VALID)).status_code == 201
     before = await row_counts(database_url)
 
@@ -87,18 +89,43 @@ def error_of(response: httpx.Response) -> dict[str, object]:
         ({"json": {**VALID, "name": "\u0000"}}, 422, "invalid_input", "name"),
         ({"json": ["a list"]}, 400, "invalid_request", None),
         ({"json": "a string"}, 400, "invalid_request", None),
-        ({"content": b'{"email": ', "headers": {"content-type": "application/json"}}, 400, "invalid_json", None),
-        ({"content": b"\xff\xfe", "headers": {"content-type": "application/json"}}, 400, "invalid_json", None),
-        ({"content": b"[" * 8000 + b"]" * 8000, "headers": {"content-type": "application/json"}}, 400, "invalid_json", None),
+        (
+            {"content": b'{"email": ', "headers": {"content-type": "application/json"}},
+            400,
+            "invalid_json",
+            None,
+        ),
+        (
+            {"content": b"\xff\xfe", "headers": {"content-type": "application/json"}},
+            400,
+            "invalid_json",
+            None,
+        ),
+        (
+            {"content": b"[" * 8000 + b"]" * 8000, "headers": {"content-type": "application/json"}},
+            400,
+            "invalid_json",
+            None,
+        ),
         ({"data": VALID}, 400, "unsupported_media_type", None),
-        ({"content": json.dumps(VALID), "headers": {"content-type": "text/plain"}}, 400, "unsupported_media_type", None),
+        (
+            {"content": json.dumps(VALID), "headers": {"content-type": "text/plain"}},
+            400,
+            "unsupported_media_type",
+            None,
+        ),
         ({"content": json.dumps(VALID)}, 400, "unsupported_media_type", None),
         ({"json": {**VALID, "padding": "x" * 16_500}}, 413, "payload_too_large", None),
     ],
     ids=lambda value: value if isinstance(value, (int, str)) else None,
 )
 async def test_bad_requests_get_a_json_error_naming_the_field_and_write_nothing(
-    client: httpx.AsyncClient, database_url: str, request_kwargs: dict, status: int, code: str, field: str | None
+    client: httpx.AsyncClient,
+    database_url: str,
+    request_kwargs: dict,
+    status: int,
+    code: str,
+    field: str | None,
 ) -> None:
     response = await client.post(PATH, **request_kwargs)
 
@@ -125,7 +152,9 @@ async def test_a_chunked_body_over_16_kb_is_413_without_content_length(
             yield b"x" * 1024
         yield b'"}'
 
-    response = await client.post(PATH, content=chunks(), headers={"content-type": "application/json"})
+    response = await client.post(
+        PATH, content=chunks(), headers={"content-type": "application/json"}
+    )
 
     assert response.status_code == 413
     assert error_of(response)["code"] == "payload_too_large"
@@ -156,7 +185,14 @@ async def test_other_paths_are_404_json(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "Bearer wrong-token", "Bearer s3t-up-t0ken-but-longer", "Basic s3t-up-t0ken", "s3t-up-t0ken", "Bearer"],
+    [
+        None,
+        "Bearer wrong-token",
+        "Bearer s3t-up-t0ken-but-longer",
+        "Basic s3t-up-t0ken",
+        "s3t-up-t0ken",
+        "Bearer",
+    ],
 )
 async def test_with_a_setup_token_every_request_needs_it(
     database_url: str, authorization: str | None
@@ -177,12 +213,16 @@ async def test_with_a_setup_token_every_request_needs_it(
 async def test_the_right_token_is_accepted(database_url: str) -> None:
     app = first_run_app(database_url, setup_token="s3t-up-t0ken", settings=PRODUCTION)
     async with client_for(app) as http:
-        response = await http.post(PATH, json=VALID, headers={"authorization": "Bearer s3t-up-t0ken"})
+        response = await http.post(
+            PATH, json=VALID, headers={"authorization": "Bearer s3t-up-t0ken"}
+        )
     assert response.status_code == 201
 
 
 async def test_setup_token_and_database_come_from_the_environment(database_url: str) -> None:
-    settings = Settings.from_env({"DATABASE_URL": database_url, "SETUP_TOKEN": "from-env", "APP_ENV": "staging"})
+    settings = Settings.from_env(
+        {"DATABASE_URL": database_url, "SETUP_TOKEN": "from-env", "APP_ENV": "staging"}
+    )
     async with client_for(first_run_app(settings=settings)) as http:
         refused = await http.post(PATH, json=VALID)
         accepted = await http.post(PATH, json=VALID, headers={"authorization": "Bearer from-env"})
@@ -219,7 +259,10 @@ async def hello(_request: object) -> PlainTextResponse:
 
 async def test_mounts_in_a_starlette_service_beside_its_own_routes(database_url: str) -> None:
     service = Starlette(
-        routes=[Route("/hello", hello), Mount("/", app=first_run_app(database_url, settings=PRODUCTION))]
+        routes=[
+            Route("/hello", hello),
+            Mount("/", app=first_run_app(database_url, settings=PRODUCTION)),
+        ]
     )
     async with client_for(service) as http:
         assert (await http.get("/hello")).text == "service route"

@@ -13,16 +13,12 @@ from orgschema.piccolo_app import APP_CONFIG
 
 
 def shipped_migrations() -> dict[str, MigrationModule]:
-    return BaseMigrationManager().get_migration_modules(
-        APP_CONFIG.resolved_migrations_folder_path
-    )
+    return BaseMigrationManager().get_migration_modules(APP_CONFIG.resolved_migrations_folder_path)
 
 
 async def test_no_auto_migration_pending_at_head(database_url: str) -> None:
     """A new ``--auto`` migration generated now would contain no statement."""
-    alter = await AutoMigrationManager(auto_input="n").get_alter_statements(
-        app_config=APP_CONFIG
-    )
+    alter = await AutoMigrationManager(auto_input="n").get_alter_statements(app_config=APP_CONFIG)
     assert [statement for group in alter for statement in group.statements] == []
 
 

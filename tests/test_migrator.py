@@ -25,9 +25,9 @@ import pytest
 
 from orgschema.migrator import LEDGER_TABLE, LOCK_KEY
 from orgschema.piccolo_app import APP_CONFIG
+from tests.catalog import read_schema
 from tests.migrator_kit import ORGSCHEMA, ROOT, Project
 from tests.test_schema_contract import assert_matches_contract
-from tests.catalog import read_schema
 
 MakeDatabase = Callable[[], Awaitable[str]]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -72,7 +72,9 @@ def shipped_count() -> int:
 # Lock
 
 
-async def test_sixteen_racing_migrators_apply_each_migration_once(project: Project, empty_database) -> None:
+async def test_sixteen_racing_migrators_apply_each_migration_once(
+    project: Project, empty_database
+) -> None:
     project.register("orgschema.piccolo_app")
     for round_number in range(3):
         if round_number:
@@ -82,12 +84,18 @@ async def test_sixteen_racing_migrators_apply_each_migration_once(project: Proje
         for p in processes:
             p.stdout.close()
             p.stderr.close()
-        assert [code for code, _, _ in results] == [0] * 16, [err for _, _, err in results if err][:2]
+        assert [code for code, _, _ in results] == [0] * 16, [err for _, _, err in results if err][
+            :2
+        ]
         rows = await ledger(project.database_url)
         assert len(rows) == len(set(rows)), "a migration was recorded twice"
-        ours = await fetch(project.database_url, f"SELECT app_name, migration_id FROM {LEDGER_TABLE}")
+        ours = await fetch(
+            project.database_url, f"SELECT app_name, migration_id FROM {LEDGER_TABLE}"
+        )
         assert sorted((r["app_name"], r["migration_id"]) for r in ours) == sorted(rows)
-        applied_counts = [int(re.search(r"applied (\d+) migration", out).group(1)) for _, out, _ in results]
+        applied_counts = [
+            int(re.search(r"applied (\d+) migration", out).group(1)) for _, out, _ in results
+        ]
         assert sum(applied_counts) == len(rows)
         assert sorted(applied_counts)[:-1] == [0] * 15  # one migrator did all the work
         assert sum("waiting up to" in err for _, _, err in results) >= 1
@@ -127,17 +135,30 @@ async def test_waiter_names_the_holder_and_times_out_with_exit_4(project: Projec
 
 
 SLOW = [
-    (f"step {n}", [f'CREATE TABLE "slow_{n}_a" (id int)', "SELECT pg_sleep(0.15)", f'CREATE TABLE "slow_{n}_b" (id int)'])
+    (
+        f"step {n}",
+        [
+            f'CREATE TABLE "slow_{n}_a" (id int)',
+            "SELECT pg_sleep(0.15)",
+            f'CREATE TABLE "slow_{n}_b" (id int)',
+        ],
+    )
     for n in range(1, 7)
 ]
 
 
 async def assert_at_a_migration_boundary(url: str) -> int:
     present = await tables(url)
-    recorded = {name for app, name in await ledger(url) if app == "slow"} if "migration" in present else set()
+    recorded = (
+        {name for app, name in await ledger(url) if app == "slow"}
+        if "migration" in present
+        else set()
+    )
     ours = set()
     if LEDGER_TABLE in present:
-        ours = {r["migration_id"] for r in await fetch(url, f"SELECT migration_id FROM {LEDGER_TABLE}")}
+        ours = {
+            r["migration_id"] for r in await fetch(url, f"SELECT migration_id FROM {LEDGER_TABLE}")
+        }
     for n in range(1, 7):
         migration_id = f"2030-01-{n:02d}T00:00:00:000000"
         halves = {f"slow_{n}_a" in present, f"slow_{n}_b" in present}
@@ -265,7 +286,10 @@ async def test_sql_prints_the_pending_sql_and_changes_nothing(project: Project) 
     result = project.run("sql")
     assert result.returncode == 0, result.stderr
     assert 'CREATE TABLE "user" (' in result.stdout
-    assert 'CREATE INDEX "verification_identifier_idx" ON "verification" ("identifier");' in result.stdout
+    assert (
+        'CREATE INDEX "verification_identifier_idx" ON "verification" ("identifier");'
+        in result.stdout
+    )
     assert "ADD CONSTRAINT user_email_lower_check CHECK (email = lower(email));" in result.stdout
     assert await tables(project.database_url) == set()
     dry = project.run("migrate", "--dry-run")
@@ -280,7 +304,11 @@ async def test_status_lists_applied_and_pending(project: Project) -> None:
     assert project.run("migrate", "--target", f"orgschema:{ids[1]}").returncode == 0
     status = project.run("status", "--json")
     assert status.returncode == 0
-    states = [(m["state"], m["checksum"]) for m in json.loads(status.stdout)["migrations"] if m["app"] == "orgschema"]
+    states = [
+        (m["state"], m["checksum"])
+        for m in json.loads(status.stdout)["migrations"]
+        if m["app"] == "orgschema"
+    ]
     assert states[:2] == [("applied", "ok"), ("applied", "ok")]
     assert set(states[2:]) == {("pending", "-")}
     text = project.run("status")
@@ -291,7 +319,9 @@ async def test_status_lists_applied_and_pending(project: Project) -> None:
 # check
 
 
-async def test_check_passes_on_a_migrated_database_and_ignores_other_tables(project: Project) -> None:
+async def test_check_passes_on_a_migrated_database_and_ignores_other_tables(
+    project: Project,
+) -> None:
     project.register("orgschema.piccolo_app")
     assert project.run("migrate").returncode == 0
     await fetch(project.database_url, 'CREATE TABLE "someone_elses" (id int)')
@@ -306,7 +336,7 @@ async def test_check_finds_hand_made_schema_changes(project: Project) -> None:
     for statement in (
         'ALTER TABLE "profile" ADD COLUMN "nickname" text',
         'DROP INDEX "session_userId_idx"',
-        "ALTER TABLE \"organization_user\" ALTER COLUMN \"role\" SET DEFAULT 'coach'",
+        'ALTER TABLE "organization_user" ALTER COLUMN "role" SET DEFAULT \'coach\'',
         'ALTER TABLE "user" DROP CONSTRAINT "user_email_lower_check"',
     ):
         await fetch(project.database_url, statement)
@@ -314,12 +344,17 @@ async def test_check_finds_hand_made_schema_changes(project: Project) -> None:
     assert result.returncode == 5
     assert "column profile.nickname: in the database, not in the migrations" in result.stdout
     assert "index session_userId_idx on session: missing from the database" in result.stdout
-    assert "column organization_user.role: default is 'coach'::text, migrations say 'teacher'::text" in result.stdout
+    assert (
+        "column organization_user.role: default is 'coach'::text, migrations say 'teacher'::text"
+        in result.stdout
+    )
     assert "constraint user_email_lower_check on user: missing from the database" in result.stdout
 
 
 async def test_check_finds_table_classes_without_a_migration(project: Project) -> None:
-    package = project.add_app("shop", [("create", ['CREATE TABLE "item" ("id" serial PRIMARY KEY)'])])
+    package = project.add_app(
+        "shop", [("create", ['CREATE TABLE "item" ("id" serial PRIMARY KEY)'])]
+    )
     (package / "tables.py").write_text(
         "from piccolo.columns import Varchar\nfrom piccolo.table import Table\n\n\n"
         "class Item(Table, tablename='item'):\n    name = Varchar()\n"
@@ -327,7 +362,8 @@ async def test_check_finds_table_classes_without_a_migration(project: Project) -
     app = (package / "piccolo_app.py").read_text()
     (package / "piccolo_app.py").write_text(
         app.replace("table_classes=[]", "table_classes=[Item]").replace(
-            "from piccolo.conf.apps import AppConfig", "from piccolo.conf.apps import AppConfig\n\nfrom shop.tables import Item"
+            "from piccolo.conf.apps import AppConfig",
+            "from piccolo.conf.apps import AppConfig\n\nfrom shop.tables import Item",
         )
     )
     project.register("shop")
@@ -359,13 +395,15 @@ async def test_baseline_adopts_a_database_the_original_system_created(project: P
     assert adopted.stdout.count("baselined orgschema:") == 2  # initial + better_auth_indexes
     assert "applied orgschema:" in adopted.stderr  # the later ones ran normally
     assert_matches_contract(await read_schema(project.database_url))
-    assert [row["email"] for row in await fetch(project.database_url, 'SELECT email FROM "user"')] == [
-        "ada@example.com"
-    ]
+    assert [
+        row["email"] for row in await fetch(project.database_url, 'SELECT email FROM "user"')
+    ] == ["ada@example.com"]
     assert project.run("check").returncode == 0
 
 
-async def test_baseline_refuses_a_database_that_differs_and_records_nothing(project: Project) -> None:
+async def test_baseline_refuses_a_database_that_differs_and_records_nothing(
+    project: Project,
+) -> None:
     project.register("orgschema.piccolo_app")
     await execute(project.database_url, (FIXTURES / "drizzle_original.sql").read_text())
     await fetch(project.database_url, 'ALTER TABLE "profile" DROP COLUMN "updated_at"')
@@ -447,7 +485,12 @@ def test_unreachable_database_is_one_line_exit_3_within_ten_seconds(
         env.pop("PICCOLO_CONF")
     started = time.monotonic()
     result = subprocess.run(
-        [str(ORGSCHEMA), "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [str(ORGSCHEMA), "migrate"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert time.monotonic() - started < 15  # the 10 s connect timeout plus start-up
     assert result.returncode == 3
@@ -458,14 +501,24 @@ def test_unreachable_database_is_one_line_exit_3_within_ten_seconds(
 
 
 async def test_piccolo_backwards_then_migrate_reapplies(project: Project) -> None:
-    project.add_app("shop", [("one", ['CREATE TABLE "one" (id int)']), ("two", ['CREATE TABLE "two" (id int)'])])
+    project.add_app(
+        "shop", [("one", ['CREATE TABLE "one" (id int)']), ("two", ['CREATE TABLE "two" (id int)'])]
+    )
     project.register("shop")
     assert project.run("migrate").returncode == 0
-    (project.path / "shop" / "piccolo_migrations" / "shop_2030_01_02t00_00_00_000000.py").write_text(
+    (
+        project.path / "shop" / "piccolo_migrations" / "shop_2030_01_02t00_00_00_000000.py"
+    ).write_text(
         (project.path / "shop" / "piccolo_migrations" / "shop_2030_01_02t00_00_00_000000.py")
         .read_text()
-        .replace("    manager.add_raw(run)", "    manager.add_raw(run)\n    manager.add_raw_backwards(drop)")
-        .replace("    async def run():", "    async def drop():\n        await engine_finder().run_ddl('DROP TABLE \"two\"')\n\n    async def run():")
+        .replace(
+            "    manager.add_raw(run)",
+            "    manager.add_raw(run)\n    manager.add_raw_backwards(drop)",
+        )
+        .replace(
+            "    async def run():",
+            "    async def drop():\n        await engine_finder().run_ddl('DROP TABLE \"two\"')\n\n    async def run():",
+        )
     )
     # The edit above changes an applied file: record the new checksum the honest way.
     await execute(project.database_url, f"DELETE FROM {LEDGER_TABLE}")
@@ -491,7 +544,9 @@ async def test_migration_outside_a_transaction_runs_and_replays(project: Project
     result = project.run("migrate")
     assert result.returncode == 0, result.stderr
     assert "runs outside a transaction" in result.stderr
-    indexes = await fetch(project.database_url, "SELECT indexname FROM pg_indexes WHERE tablename = 'item'")
+    indexes = await fetch(
+        project.database_url, "SELECT indexname FROM pg_indexes WHERE tablename = 'item'"
+    )
     assert [row["indexname"] for row in indexes] == ["item_id_idx"]
     assert project.run("check").returncode == 0
 
@@ -522,7 +577,11 @@ def test_bench_migrate_prints_each_figure_beside_its_floor() -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    for label in ("migrate to head", "no-op migrate, in-process", "no-op `orgschema migrate` process"):
+    for label in (
+        "migrate to head",
+        "no-op migrate, in-process",
+        "no-op `orgschema migrate` process",
+    ):
         (line,) = [line for line in result.stdout.splitlines() if line.startswith(label)]
         assert " ms " in line and "target" in line
 

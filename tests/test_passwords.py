@@ -8,7 +8,12 @@ import time
 
 import pytest
 
-from orgschema.passwords import hash_password, hash_password_sync, verify_password, verify_password_sync
+from orgschema.passwords import (
+    hash_password,
+    hash_password_sync,
+    verify_password,
+    verify_password_sync,
+)
 
 
 def test_format_is_hex_salt_colon_hex_key() -> None:
@@ -23,7 +28,9 @@ def test_known_vector_from_better_auth_scheme() -> None:
     import hashlib
 
     salt = "00112233445566778899aabbccddeeff"
-    key = hashlib.scrypt(b"password123", salt=salt.encode(), n=16384, r=16, p=1, dklen=64, maxmem=64 * 2**20)
+    key = hashlib.scrypt(
+        b"password123", salt=salt.encode(), n=16384, r=16, p=1, dklen=64, maxmem=64 * 2**20
+    )
     assert verify_password_sync("ｐａｓｓｗｏｒｄ１２３", f"{salt}:{key.hex()}")
 
 

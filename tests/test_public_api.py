@@ -23,7 +23,9 @@ def test_every_exported_error_has_one_base_codes_and_a_place_in_the_documented_t
     from orgschema import errors as errors_module
 
     exported = [getattr(orgschema, name) for name in orgschema.__all__ if name != "__version__"]
-    errors = [item for item in exported if isinstance(item, type) and issubclass(item, BaseException)]
+    errors = [
+        item for item in exported if isinstance(item, type) and issubclass(item, BaseException)
+    ]
     assert len(errors) >= 20
     tree = errors_module.__doc__ or ""
     for error in errors:

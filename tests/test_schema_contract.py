@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests import contract
 from orgschema.catalog import SchemaSnapshot
+from tests import contract
 from tests.catalog import ORGSCHEMA_TABLES, read_schema
 
 

@@ -107,7 +107,12 @@ async def test_second_run_adds_nothing_changes_nothing_and_succeeds(database_url
     again = await seed("development", users=12, database_url=database_url)
 
     assert not again.added_anything
-    assert (again.organizations, again.users, again.memberships, again.synthetic_users) == (0, 0, 0, 0)
+    assert (again.organizations, again.users, again.memberships, again.synthetic_users) == (
+        0,
+        0,
+        0,
+        0,
+    )
     assert await snapshot(database_url) == before
 
 
@@ -115,7 +120,9 @@ async def test_rows_edited_since_are_left_alone(database_url: str) -> None:
     await seed("development", database_url=database_url)
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute("UPDATE organization SET name = 'Renamed' WHERE slug = 'hillcrest-college'")
+        await conn.execute(
+            "UPDATE organization SET name = 'Renamed' WHERE slug = 'hillcrest-college'"
+        )
         await conn.execute("DELETE FROM organization_user WHERE role = 'coach'")
     finally:
         await conn.close()
@@ -183,7 +190,11 @@ async def test_environment_comes_from_app_env_then_node_env(
         ("dev", NO_ENV, "unknown environment 'dev'"),
         ("", NO_ENV, "unknown environment ''"),
         (None, NO_ENV, "no environment given"),
-        (None, Settings.from_env({"APP_ENV": "production", "NODE_ENV": "development"}), "production"),
+        (
+            None,
+            Settings.from_env({"APP_ENV": "production", "NODE_ENV": "development"}),
+            "production",
+        ),
         (None, Settings.from_env({"NODE_ENV": "staging"}), "staging"),
     ],
 )
@@ -223,7 +234,7 @@ async def platform_admins(url: str) -> list[asyncpg.Record]:
     try:
         return await conn.fetch(
             'SELECT u.email, a.password FROM profile p JOIN "user" u ON u.id = p.user_id '
-            "LEFT JOIN account a ON a.\"userId\" = u.id AND a.\"providerId\" = 'credential' "
+            'LEFT JOIN account a ON a."userId" = u.id AND a."providerId" = \'credential\' '
             "WHERE p.role = 'platform_admin' ORDER BY u.email"
         )
     finally:
@@ -269,11 +280,14 @@ async def test_ensure_development_admin_restores_the_fixture_admin_only_when_non
     assert await verify_password(DEVELOPMENT_PASSWORD, admin["password"])
 
 
-async def test_ensure_development_admin_recreates_a_renamed_fixture_admin(database_url: str) -> None:
+async def test_ensure_development_admin_recreates_a_renamed_fixture_admin(
+    database_url: str,
+) -> None:
     await seed("development", database_url=database_url)
     await run_sql(database_url, DEMOTE_FIXTURE_ADMIN)
     await run_sql(
-        database_url, "UPDATE \"user\" SET email = 'renamed@example.com' WHERE email = 'admin@example.com'"
+        database_url,
+        "UPDATE \"user\" SET email = 'renamed@example.com' WHERE email = 'admin@example.com'",
     )
     # Seeding again cannot bring admin@example.com back: its fixed id is taken.
     await seed("development", database_url=database_url)
@@ -304,7 +318,11 @@ async def test_synthetic_users_have_a_profile_membership_and_credential(database
     calls: list[tuple[int, int]] = []
 
     report = await seed(
-        "development", users=25, database_url=database_url, progress=lambda *a: calls.append(a), batch_size=10
+        "development",
+        users=25,
+        database_url=database_url,
+        progress=lambda *a: calls.append(a),
+        batch_size=10,
     )
 
     assert report.synthetic_users == 25
@@ -325,7 +343,9 @@ async def test_synthetic_users_have_a_profile_membership_and_credential(database
         )
     finally:
         await conn.close()
-    assert [row["email"] for row in rows] == [f"synthetic-{n:06d}@example.com" for n in range(1, 26)]
+    assert [row["email"] for row in rows] == [
+        f"synthetic-{n:06d}@example.com" for n in range(1, 26)
+    ]
     assert all(row["providerId"] == "credential" and row["own"] for row in rows)
     assert all(row["profile_role"] == row["member_role"] for row in rows)
     assert all(row["organization_id"] == row["member_org"] for row in rows)
@@ -408,15 +428,29 @@ def test_cli_seeds_and_reports_quietly_off_a_terminal(
     env = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "NODE_ENV")}
     env.update(DATABASE_URL=database_url, NODE_ENV="development")
     result = subprocess.run(
-        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
-        stdin=subprocess.DEVNULL, check=False,
+        command,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("seeded development: added 3 organization(s), 8 user(s) (3 synthetic)")
+    assert result.stdout.startswith(
+        "seeded development: added 3 organization(s), 8 user(s) (3 synthetic)"
+    )
     assert "━" not in result.stderr  # no progress bar when stderr is not a terminal
     again = subprocess.run(
-        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
-        stdin=subprocess.DEVNULL, check=False,
+        command,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
     assert again.returncode == 0
     assert "nothing to add" in again.stdout
@@ -426,7 +460,14 @@ def test_cli_draws_a_progress_bar_on_a_terminal(database_url: str) -> None:
     controller, terminal = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "NODE_ENV")}
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("orgschema")), "seed", "--env", "test", "--users", "50"],
+        [
+            str(Path(sys.executable).with_name("orgschema")),
+            "seed",
+            "--env",
+            "test",
+            "--users",
+            "50",
+        ],
         env={**env, "DATABASE_URL": database_url, "COLUMNS": "100"},
         cwd=ROOT,
         stdout=subprocess.DEVNULL,

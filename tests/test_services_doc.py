@@ -38,7 +38,7 @@ async def test_every_example_runs_in_order_and_prints_what_the_page_shows() -> N
             )
             printed = io.StringIO()
             with contextlib.redirect_stdout(printed):
-                result = eval(compiled, namespace)  # our own documentation
+                result = eval(compiled, namespace)  # noqa: S307 -- our own documentation
                 if result is not None:
                     await result
             if expected is not None:

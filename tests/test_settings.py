@@ -14,7 +14,9 @@ def test_from_env_reads_database_url_and_embedded_dir() -> None:
     settings = Settings.from_env(
         {"DATABASE_URL": "postgresql://u:p@h:5432/db", "ORGSCHEMA_EMBEDDED_DIR": "/tmp/x"}
     )
-    assert settings == Settings(database_url="postgresql://u:p@h:5432/db", embedded_dir=Path("/tmp/x"))
+    assert settings == Settings(
+        database_url="postgresql://u:p@h:5432/db", embedded_dir=Path("/tmp/x")
+    )
 
 
 def test_empty_database_url_means_embedded() -> None:

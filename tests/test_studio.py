@@ -297,7 +297,9 @@ async def test_a_taken_username_gets_another(database_url: str, make_client) -> 
     await BaseUser.create_user(username=ADMIN, password="ops-password-1", email="ops@example.com")
     client = await make_client()
     assert (await login(client, ADMIN, DEVELOPMENT_PASSWORD)).status_code == 200
-    (row,) = await execute(database_url, "SELECT username FROM piccolo_user WHERE email = $1", ADMIN)
+    (row,) = await execute(
+        database_url, "SELECT username FROM piccolo_user WHERE email = $1", ADMIN
+    )
     assert row["username"].startswith("orgschema-")
 
 
@@ -401,14 +403,14 @@ SECRET_COLUMNS = {
 
 
 def test_the_secret_columns_are_the_ones_the_issue_names() -> None:
-    assert SECRET_COLUMNS == {
+    assert {
         ("account", "password"),
         ("account", "accessToken"),
         ("account", "refreshToken"),
         ("account", "idToken"),
         ("session", "token"),
         ("verification", "value"),
-    }
+    } == SECRET_COLUMNS
 
 
 @pytest.mark.usefixtures("seeded")
@@ -421,11 +423,17 @@ async def test_no_response_ever_contains_a_secret(database_url: str, make_client
     assert sorted(tables) == sorted(table._meta.tablename for table in ALL_TABLES)
     for table in tables:
         for path in ("schema/", "new/", "count/", "ids/", "references/", ""):
-            response = await client.get(f"/api/tables/{table}/{path}", params={"__readable": "true"} if not path else None)
+            response = await client.get(
+                f"/api/tables/{table}/{path}", params={"__readable": "true"} if not path else None
+            )
             assert response.status_code == 200, (table, path, response.text)
             bodies.append(response.text)
-        for row in (await client.get(f"/api/tables/{table}/", params={"__page_size": 100})).json()["rows"]:
-            detail = await client.get(f"/api/tables/{table}/{row['id']}/", params={"__readable": "true"})
+        for row in (await client.get(f"/api/tables/{table}/", params={"__page_size": 100})).json()[
+            "rows"
+        ]:
+            detail = await client.get(
+                f"/api/tables/{table}/{row['id']}/", params={"__readable": "true"}
+            )
             assert detail.status_code == 200
             bodies.append(detail.text)
     bodies += [(await client.get(path)).text for path in ("/", "/api/user/", "/public/meta/")]
@@ -471,7 +479,9 @@ async def test_secrets_cannot_be_written(database_url: str, make_client) -> None
         "WHERE u.email = $1",
         TEACHER,
     )
-    before = await execute(database_url, "SELECT password FROM account WHERE id = $1", account["id"])
+    before = await execute(
+        database_url, "SELECT password FROM account WHERE id = $1", account["id"]
+    )
 
     patched = await client.patch(
         f"/api/tables/account/{account['id']}/",
@@ -491,8 +501,13 @@ async def test_secrets_cannot_be_written(database_url: str, make_client) -> None
     created = await create_row(
         client,
         "account",
-        {"userId": account["userId"], "accountId": "github-1", "providerId": "github",
-         "password": "hijacked", "accessToken": "planted-by-hand"},
+        {
+            "userId": account["userId"],
+            "accountId": "github-1",
+            "providerId": "github",
+            "password": "hijacked",
+            "accessToken": "planted-by-hand",
+        },
     )
     assert created.status_code == 201, created.text
     (row,) = await execute(
@@ -504,8 +519,11 @@ async def test_secrets_cannot_be_written(database_url: str, make_client) -> None
     session = await create_row(
         client,
         "session",
-        {"userId": account["userId"], "token": "chosen-token",
-         "expiresAt": "2030-01-01T00:00:00+00:00"},
+        {
+            "userId": account["userId"],
+            "token": "chosen-token",
+            "expiresAt": "2030-01-01T00:00:00+00:00",
+        },
     )
     assert session.status_code == 422 and "token" in session.json()["db_error"]
     assert secrets["session"] not in session.text
@@ -518,12 +536,16 @@ async def test_creating_a_user_profile_organization_and_membership(
     client = await make_client()
     await login(client, ADMIN, DEVELOPMENT_PASSWORD)
     user = await create_row(
-        client, "user", {"name": "Nia New", "email": " Nia.New@Example.com ", "emailVerified": False}
+        client,
+        "user",
+        {"name": "Nia New", "email": " Nia.New@Example.com ", "emailVerified": False},
     )
     assert user.status_code == 201, user.text
     user_id = user.json()[0]["id"]
     assert re.fullmatch(r"[A-Za-z0-9]{32}", user_id)
-    organization = await create_row(client, "organization", {"name": "New School", "slug": "new-school"})
+    organization = await create_row(
+        client, "organization", {"name": "New School", "slug": "new-school"}
+    )
     assert organization.status_code == 201, organization.text
     organization_id = organization.json()[0]["id"]
     profile = await create_row(
@@ -561,12 +583,16 @@ async def test_creating_a_user_profile_organization_and_membership(
 async def test_editing_an_email_keeps_it_lower_case(database_url: str, make_client) -> None:
     client = await make_client()
     await login(client, ADMIN, DEVELOPMENT_PASSWORD)
-    (user,) = await execute(database_url, 'SELECT id, "updatedAt" FROM "user" WHERE email = $1', TEACHER)
+    (user,) = await execute(
+        database_url, 'SELECT id, "updatedAt" FROM "user" WHERE email = $1', TEACHER
+    )
     response = await client.patch(
         f"/api/tables/user/{user['id']}/", json={"email": "Theo@Example.COM"}, headers=csrf(client)
     )
     assert response.status_code == 200, response.text
-    (after,) = await execute(database_url, 'SELECT email, "updatedAt" FROM "user" WHERE id = $1', user["id"])
+    (after,) = await execute(
+        database_url, 'SELECT email, "updatedAt" FROM "user" WHERE id = $1', user["id"]
+    )
     assert after["email"] == "theo@example.com"
     assert after["updatedAt"] > user["updatedAt"]
 
@@ -586,9 +612,17 @@ async def test_a_constraint_violation_shows_its_reason(
 ) -> None:
     client = await make_client()
     await login(client, ADMIN, DEVELOPMENT_PASSWORD)
-    await execute(database_url, 'DELETE FROM profile WHERE user_id IN (SELECT id FROM "user" WHERE email = $1)', "coach@example.com")
-    (user,) = await execute(database_url, 'SELECT id FROM "user" WHERE email = $1', "coach@example.com")
-    (organization,) = await execute(database_url, "SELECT id FROM organization WHERE slug = 'hillcrest-college'")
+    await execute(
+        database_url,
+        'DELETE FROM profile WHERE user_id IN (SELECT id FROM "user" WHERE email = $1)',
+        "coach@example.com",
+    )
+    (user,) = await execute(
+        database_url, 'SELECT id FROM "user" WHERE email = $1', "coach@example.com"
+    )
+    (organization,) = await execute(
+        database_url, "SELECT id FROM organization WHERE slug = 'hillcrest-college'"
+    )
     refs = {
         "profile": {"user_id": user["id"]},
         "organization_user": {"user_id": user["id"], "organization_id": str(organization["id"])},
@@ -603,16 +637,24 @@ async def test_read_only_studio_changes_nothing(database_url: str, make_client) 
     client = await make_client(create_studio(read_only=True))
     assert (await login(client, ADMIN, DEVELOPMENT_PASSWORD)).status_code == 200
     assert (await client.get("/api/tables/organization/")).status_code == 200
-    (organization,) = await execute(database_url, "SELECT id FROM organization WHERE slug = 'hillcrest-college'")
+    (organization,) = await execute(
+        database_url, "SELECT id FROM organization WHERE slug = 'hillcrest-college'"
+    )
     for table in (table._meta.tablename for table in ALL_TABLES):
         new = await client.post(f"/api/tables/{table}/", json={}, headers=csrf(client))
         assert new.status_code == 405, table
     patch = await client.patch(
-        f"/api/tables/organization/{organization['id']}/", json={"name": "Changed"}, headers=csrf(client)
+        f"/api/tables/organization/{organization['id']}/",
+        json={"name": "Changed"},
+        headers=csrf(client),
     )
-    delete = await client.delete(f"/api/tables/organization/{organization['id']}/", headers=csrf(client))
+    delete = await client.delete(
+        f"/api/tables/organization/{organization['id']}/", headers=csrf(client)
+    )
     assert (patch.status_code, delete.status_code) == (405, 405)
-    (row,) = await execute(database_url, "SELECT name FROM organization WHERE id = $1", organization["id"])
+    (row,) = await execute(
+        database_url, "SELECT name FROM organization WHERE id = $1", organization["id"]
+    )
     assert row["name"] == "Hillcrest College"
 
 
@@ -644,7 +686,12 @@ async def test_users_are_searchable_by_email_and_name(make_client) -> None:
     assert [row["name"] for row in organizations["rows"]] == ["Riverside Sports Club"]
     ids = (await client.get("/api/tables/user/ids/", params={"search": "manager"})).json()
     assert list(ids.values()) == ["manager@example.com"]
-    profiles = (await client.get("/api/tables/profile/", params={"role": "platform_admin", "role__match": "exact", "__readable": "true"})).json()
+    profiles = (
+        await client.get(
+            "/api/tables/profile/",
+            params={"role": "platform_admin", "role__match": "exact", "__readable": "true"},
+        )
+    ).json()
     assert [row["user_id_readable"] for row in profiles["rows"]] == [ADMIN]
 
 
@@ -670,7 +717,9 @@ async def test_mounted_inside_a_service_with_its_lifespan(make_client) -> None:
         assert (await client.get("/studio/")).status_code == 200
         assert (await login_at(client, "/studio")).status_code == 200
         assert (await client.get("/studio/api/tables/")).status_code == 200
-        assert (await client.put("/studio/api/tables/user/x/", json={}, headers=csrf(client))).status_code == 405
+        assert (
+            await client.put("/studio/api/tables/user/x/", json={}, headers=csrf(client))
+        ).status_code == 405
         async with engine_pool():  # already open: left alone
             assert engine.pool is not None
         assert engine.pool is not None
@@ -716,7 +765,9 @@ async def test_the_studio_lifespan_opens_and_closes_the_pool(make_client) -> Non
 
 @pytest.mark.usefixtures("seeded")
 async def test_the_mounting_example_of_the_docs_works(make_client) -> None:
-    (example,) = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "studio.md").read_text(), re.DOTALL)
+    (example,) = re.findall(
+        r"```python\n(.*?)```", (ROOT / "docs" / "studio.md").read_text(), re.DOTALL
+    )
     namespace: dict[str, object] = {}
     exec(example, namespace)  # noqa: S102 -- our own documentation
     service = namespace["app"]
@@ -725,7 +776,7 @@ async def test_the_mounting_example_of_the_docs_works(make_client) -> None:
         assert engine.pool is not None
         client = await make_client(service)  # type: ignore[arg-type]
         page = await client.get("/studio/")
-        assert page.status_code == 200 and "<div id=\"app\">" in page.text
+        assert page.status_code == 200 and '<div id="app">' in page.text
         bare = await client.get("/studio")
         assert (bare.status_code, bare.headers["location"]) == (307, "http://127.0.0.1/studio/")
         assert (await login_at(client, "/studio")).status_code == 200

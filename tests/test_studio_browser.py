@@ -11,6 +11,7 @@ Without Chromium these tests skip, loudly, unless ``ORGSCHEMA_REQUIRE_BROWSER=1`
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -63,7 +64,9 @@ def require_browser() -> None:
         return
     if os.environ.get("ORGSCHEMA_REQUIRE_BROWSER") == "1":
         pytest.fail(f"browser tests are required here but {missing}")
-    pytest.skip(f"BROWSER TESTS SKIPPED: {missing}; set ORGSCHEMA_REQUIRE_BROWSER=1 to fail instead")
+    pytest.skip(
+        f"BROWSER TESTS SKIPPED: {missing}; set ORGSCHEMA_REQUIRE_BROWSER=1 to fail instead"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +111,10 @@ async def page(browser: Any, request: pytest.FixtureRequest) -> AsyncIterator[An
 async def people(database_url: str) -> str:
     """A bootstrapped platform admin, plus the development fixtures (who are signed in as nobody here)."""
     await bootstrap_first_admin(
-        email=ADMIN, password=ADMIN_PASSWORD, name="Ops Admin", settings=Settings(environment="test")
+        email=ADMIN,
+        password=ADMIN_PASSWORD,
+        name="Ops Admin",
+        settings=Settings(environment="test"),
     )
     await seed("test")
     return database_url
@@ -143,7 +149,9 @@ async def test_admin_finds_a_user_then_creates_and_renames_an_organization(
     await page.wait_for_selector("text=teacher@example.com")
     await page.click("[data-uitest=filter_button]")
     await page.fill("input[name=email]", "teach")
-    async with page.expect_response(lambda r: "/api/tables/user/?" in r.url and "email=teach" in r.url):
+    async with page.expect_response(
+        lambda r: "/api/tables/user/?" in r.url and "email=teach" in r.url
+    ):
         await page.click("[data-uitest=submit_filter_button]")
     rows = page.locator(".table_wrapper tbody tr")
     await expect(rows).to_have_count(1)
@@ -159,7 +167,9 @@ async def test_admin_finds_a_user_then_creates_and_renames_an_organization(
     ) as created:
         await page.click("[data-uitest=create_button]")
     assert (await created.value).status == 201
-    (organization,) = await fetch(people, "SELECT id, name FROM organization WHERE slug = 'lakeside-school'")
+    (organization,) = await fetch(
+        people, "SELECT id, name FROM organization WHERE slug = 'lakeside-school'"
+    )
     assert organization["name"] == "Lakeside School"
 
     # ... renamed from its edit page.
@@ -170,12 +180,16 @@ async def test_admin_finds_a_user_then_creates_and_renames_an_organization(
     assert await name.input_value() == "Lakeside School"
     await name.fill("Lakeside Community School")
     async with page.expect_response(
-        lambda r: f"/api/tables/organization/{organization['id']}/" in r.url
-        and r.request.method == "PATCH"
+        lambda r: (
+            f"/api/tables/organization/{organization['id']}/" in r.url
+            and r.request.method == "PATCH"
+        )
     ) as saved:
         await page.click("[data-uitest=save_button]")
     assert (await saved.value).status == 200
-    (after,) = await fetch(people, "SELECT name, updated_at FROM organization WHERE id = $1", organization["id"])
+    (after,) = await fetch(
+        people, "SELECT name, updated_at FROM organization WHERE id = $1", organization["id"]
+    )
     assert after["name"] == "Lakeside Community School"
 
     await page.goto(studio_url + "#/organization/")
@@ -191,11 +205,15 @@ async def test_admin_finds_a_user_then_creates_and_renames_an_organization(
     await page.screenshot(path=str(_artifact("studio-memberships.png")))
 
 
-async def test_camel_case_columns_are_edited_and_filtered(page: Any, studio_url: str, people: str) -> None:
+async def test_camel_case_columns_are_edited_and_filtered(
+    page: Any, studio_url: str, people: str
+) -> None:
     """Better-auth's columns (``emailVerified``) save and filter: why they are not db_column_name."""
     assert await sign_in(page, studio_url, ADMIN, ADMIN_PASSWORD) == 200
     await page.wait_for_selector("#user")
-    (teacher,) = await fetch(people, 'SELECT id FROM "user" WHERE email = $1', "teacher@example.com")
+    (teacher,) = await fetch(
+        people, 'SELECT id FROM "user" WHERE email = $1', "teacher@example.com"
+    )
     await page.goto(studio_url + f"#/user/{teacher['id']}/")
     await page.wait_for_selector("[data-uitest=save_button]")
     await page.select_option("select[name=emailVerified]", "false")
@@ -208,11 +226,15 @@ async def test_camel_case_columns_are_edited_and_filtered(page: Any, studio_url:
     await page.goto(studio_url + "#/user/")
     await page.click("[data-uitest=filter_button]")
     await page.select_option("select[name=emailVerified]", "false")
-    async with page.expect_response(lambda r: "emailVerified=false" in r.url and "/count/" not in r.url):
+    async with page.expect_response(
+        lambda r: "emailVerified=false" in r.url and "/count/" not in r.url
+    ):
         await page.click("[data-uitest=submit_filter_button]")
     unverified = [
         row["email"]
-        for row in await fetch(people, 'SELECT email FROM "user" WHERE NOT "emailVerified" ORDER BY email')
+        for row in await fetch(
+            people, 'SELECT email FROM "user" WHERE NOT "emailVerified" ORDER BY email'
+        )
     ]
     assert "teacher@example.com" in unverified and "admin@example.com" not in unverified
     rows = page.locator(".table_wrapper tbody tr")
@@ -243,19 +265,28 @@ async def test_no_secret_reaches_the_browser(page: Any, studio_url: str, people:
     seen: list[str] = []
 
     async def keep(response: Any) -> None:
-        try:
+        # Redirects and aborted requests have no body.
+        with contextlib.suppress(Exception):
             seen.append(await response.text())
-        except Exception:  # redirects and aborted requests have no body
-            pass
 
     page.on("response", keep)
     assert await sign_in(page, studio_url, ADMIN, ADMIN_PASSWORD) == 200
     await page.wait_for_selector("#user")
-    for table in ("user", "session", "account", "verification", "organization", "organization_user", "profile"):
+    for table in (
+        "user",
+        "session",
+        "account",
+        "verification",
+        "organization",
+        "organization_user",
+        "profile",
+    ):
         await page.goto(studio_url + f"#/{table}/")
         await page.wait_for_selector(".table_wrapper tbody tr")
         seen.append(await page.content())
-        for row_id in [row["id"] for row in await fetch(people, f'SELECT id FROM "{table}" LIMIT 3')]:
+        for row_id in [
+            row["id"] for row in await fetch(people, f'SELECT id FROM "{table}" LIMIT 3')
+        ]:
             await page.goto(studio_url + f"#/{table}/{row_id}/")
             await page.wait_for_selector("[data-uitest=save_button]")
             seen.append(await page.content())
@@ -270,4 +301,3 @@ async def test_no_secret_reaches_the_browser(page: Any, studio_url: str, people:
 def _artifact(name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / name
-

@@ -140,24 +140,39 @@ async def test_dev_serves_the_studio_until_ctrl_c_and_keeps_the_data(
 async def test_dev_refuses_a_production_environment(empty_database, tmp_path: Path) -> None:
     url = await empty_database()
     with serve(
-        "dev", "--port", "0", env={"DATABASE_URL": url, "PICCOLO_CONF": "", "APP_ENV": "production"}, cwd=tmp_path
+        "dev",
+        "--port",
+        "0",
+        env={"DATABASE_URL": url, "PICCOLO_CONF": "", "APP_ENV": "production"},
+        cwd=tmp_path,
     ) as served:
         assert served.process.wait(timeout=STARTUP_TIMEOUT) == 7
-    assert any(line.startswith("error: refusing to seed fixtures in production") for line in served.stderr)
+    assert any(
+        line.startswith("error: refusing to seed fixtures in production") for line in served.stderr
+    )
     assert (await row_counts(url))["user"] == 0
 
 
-def test_studio_serves_read_only_and_warns_beyond_loopback(database_url: str, tmp_path: Path) -> None:
+def test_studio_serves_read_only(database_url: str, tmp_path: Path) -> None:
     env = {"DATABASE_URL": database_url, "PICCOLO_CONF": "", "APP_ENV": ""}
-    with serve("studio", "--host", "0.0.0.0", "--port", "0", "--read-only", env=env, cwd=tmp_path) as served:
-        studio_url = served.wait_for_url().replace("0.0.0.0", "127.0.0.1")
+    with serve("studio", "--port", "0", "--read-only", env=env, cwd=tmp_path) as served:
+        studio_url = served.wait_for_url()
         with httpx.Client(timeout=30) as client:
             meta = client.get(studio_url + "public/meta/").json()
         assert meta["site_name"] == "orgschema studio"
         assert served.interrupt() == 0
+    assert "(read-only)" in "\n".join(served.stderr)
+
+
+def test_studio_warns_before_listening_beyond_loopback(database_url: str, tmp_path: Path) -> None:
+    # 192.0.2.1 (TEST-NET-1) is never this machine's, so the studio warns and
+    # then cannot listen: the warning is proven without serving beyond loopback.
+    env = {"DATABASE_URL": database_url, "PICCOLO_CONF": "", "APP_ENV": ""}
+    with serve("studio", "--host", "192.0.2.1", "--port", "0", env=env, cwd=tmp_path) as served:
+        assert served.process.wait(timeout=STARTUP_TIMEOUT) == 1
     errors = "\n".join(served.stderr)
     assert "without production mode" in errors
-    assert "(read-only)" in errors
+    assert "error: the studio cannot listen on 192.0.2.1" in errors
 
 
 def test_studio_in_production_needs_allowed_hosts(database_url: str, tmp_path: Path) -> None:
@@ -181,13 +196,17 @@ def test_studio_on_a_busy_port_says_so(database_url: str, tmp_path: Path) -> Non
         with serve("studio", "--port", str(port), env=env, cwd=tmp_path) as served:
             assert served.process.wait(timeout=STARTUP_TIMEOUT) == 1
     assert any(
-        line.startswith(f"error: the studio cannot listen on 127.0.0.1:{port}") for line in served.stderr
+        line.startswith(f"error: the studio cannot listen on 127.0.0.1:{port}")
+        for line in served.stderr
     )
 
 
 @pytest.mark.parametrize("command", ["dev", "studio"])
 def test_bad_database_url_gives_one_masked_line_and_exit_3(command: str, tmp_path: Path) -> None:
-    env = {"DATABASE_URL": "postgresql://postgres:hunter2@127.0.0.1:1/orgschema", "PICCOLO_CONF": ""}
+    env = {
+        "DATABASE_URL": "postgresql://postgres:hunter2@127.0.0.1:1/orgschema",
+        "PICCOLO_CONF": "",
+    }
     with serve(command, "--port", "0", env=env, cwd=tmp_path) as served:
         assert served.process.wait(timeout=STARTUP_TIMEOUT) == 3
     errors = [line for line in served.stderr if line.startswith("error: ")]

@@ -64,7 +64,5 @@ class OrganizationUser(Table, tablename="organization_user"):
     created_at = Timestamp(default=_now)
 
     # Leads with organization_id, so it also serves as that foreign key's index.
-    organization_user_organization_id_user_id_unique = Unique(
-        ["organization_id", "user_id"]
-    )
+    organization_user_organization_id_user_id_unique = Unique(["organization_id", "user_id"])
     organization_user_role_check = Check(role_check_sql("role", MembershipRole))
