@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
-from orgschema.database import drop_database, ensure_database, with_database
+from orgschema.database import (
+    connect,
+    database_name,
+    drop_database,
+    ensure_database,
+    with_database,
+)
 from orgschema.settings import Settings
-
-MakeDatabase = Callable[[], Awaitable[str]]
+from tests.databases import MakeDatabase
 
 
 def _server_url() -> str:
@@ -82,10 +87,53 @@ async def empty_database() -> AsyncIterator[MakeDatabase]:
         await drop_database(url)
 
 
+@pytest.fixture(scope="session")
+async def _migrated_template(database_url: str) -> AsyncIterator[str]:
+    """A database migrated once and never connected to again: the template of private copies."""
+    url = _throwaway_url()
+    await ensure_database(url)
+    from orgschema.migrator import migrate
+
+    try:
+        await migrate(url)
+        yield url
+    finally:
+        await drop_database(url)
+
+
 @pytest.fixture
-async def clean_tables(database_url: str) -> AsyncIterator[None]:
-    """Empty every orgschema table after the test, so tests cannot see each other's rows."""
-    yield
+async def migrated_database(_migrated_template: str) -> AsyncIterator[MakeDatabase]:
+    """Make private, migrated databases (copies of a template); all dropped afterwards.
+
+    For tests that open many sessions or may leave rows behind: whatever
+    happens in them, no other test sees it.
+    """
+    created: list[str] = []
+
+    async def make() -> str:
+        url = _throwaway_url()
+        conn = await connect(with_database(SERVER_URL, "postgres"))
+        try:
+            await conn.execute(
+                f'CREATE DATABASE "{database_name(url)}" TEMPLATE "{database_name(_migrated_template)}"'
+            )
+        finally:
+            await conn.close()
+        created.append(url)
+        return url
+
+    yield make
+    for url in created:
+        await drop_database(url)
+
+
+@pytest.fixture
+async def clean_tables(database_url: str) -> None:
+    """Empty every orgschema table before the test, so no test sees another's rows.
+
+    Before, not after: a test that failed (or was killed) halfway, or one that
+    wrote without asking for this fixture, cannot leak rows into the next.
+    """
     from orgschema.tables import ALL_TABLES
 
     names = ", ".join(f'"{table._meta.tablename}"' for table in ALL_TABLES)

@@ -52,9 +52,8 @@ MakeClient = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture
-async def clean_studio_logins(database_url: str) -> AsyncIterator[None]:
-    """Empty Piccolo's ``piccolo_user`` and ``sessions`` (the studio's sign-ins) afterwards."""
-    yield
+async def clean_studio_logins(database_url: str) -> None:
+    """Empty Piccolo's ``piccolo_user`` and ``sessions`` (the studio's sign-ins) first."""
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute("TRUNCATE piccolo_user, sessions RESTART IDENTITY")
@@ -63,7 +62,7 @@ async def clean_studio_logins(database_url: str) -> AsyncIterator[None]:
 
 
 @pytest.fixture
-async def seeded(database_url: str) -> str:
+async def seeded(database_url: str, clean_tables: None, clean_studio_logins: None) -> str:
     """The development fixtures: admin@example.com is a platform admin, the others are not."""
     await seed("test")
     return database_url

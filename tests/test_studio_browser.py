@@ -108,7 +108,7 @@ async def page(browser: Any, request: pytest.FixtureRequest) -> AsyncIterator[An
 
 
 @pytest.fixture
-async def people(database_url: str) -> str:
+async def people(database_url: str, clean_tables: None) -> str:
     """A bootstrapped platform admin, plus the development fixtures (who are signed in as nobody here)."""
     await bootstrap_first_admin(
         email=ADMIN,
