@@ -1,10 +1,16 @@
-"""orgschema: the PostgreSQL schema of the auth, profile and organization domain, on Piccolo."""
+"""orgschema: the PostgreSQL schema of the auth, profile and organization domain, on Piccolo.
 
+``import orgschema`` loads only the errors and the roles (standard library
+alone). Every other public name (the tables, the settings, the migrator,
+seeding, the bootstrap, the domain helpers, the studio, the first-run
+endpoint) is imported on first use (PEP 562): a service pays for what it
+uses, the ``orgschema`` command starts without Piccolo until a command needs
+it, and ``from orgschema import User, migrate`` works as before.
+"""
+
+import importlib
 import typing
 
-from orgschema.bootstrap import BootstrapReport, bootstrap_first_admin, setup_required
-from orgschema.endpoints import first_run_app
-from orgschema.environment import Environment
 from orgschema.errors import (
     AlreadyBootstrapped,
     AlreadyMember,
@@ -29,54 +35,105 @@ from orgschema.errors import (
     UnknownOrganization,
     UnknownUser,
 )
-from orgschema.ids import generate_id
-from orgschema.migrator import (
-    AppliedMigration,
-    CheckReport,
-    MigrationReport,
-    MigrationState,
-    StatusReport,
-    check_migrations,
-    migrate,
-    migration_status,
-)
-from orgschema.organizations import (
-    Member,
-    MemberPage,
-    Membership,
-    OrganizationRecord,
-    add_member,
-    change_member_role,
-    create_organization,
-    list_members,
-    list_memberships,
-    remove_member,
-    slugify,
-)
-from orgschema.passwords import hash_password, verify_password
-from orgschema.profiles import ProfileRecord, set_profile_role
 from orgschema.roles import MembershipRole, Role
-from orgschema.seeding import DEVELOPMENT_PASSWORD, SeedReport, seed
-from orgschema.settings import Settings
-from orgschema.tables import (
-    Account,
-    EnvironmentMarker,
-    Organization,
-    OrganizationUser,
-    Profile,
-    Session,
-    User,
-    Verification,
-)
 
 if typing.TYPE_CHECKING:
+    from orgschema.bootstrap import BootstrapReport, bootstrap_first_admin, setup_required
+    from orgschema.endpoints import first_run_app
+    from orgschema.environment import Environment
+    from orgschema.ids import generate_id
+    from orgschema.migrator import (
+        AppliedMigration,
+        CheckReport,
+        MigrationReport,
+        MigrationState,
+        StatusReport,
+        check_migrations,
+        migrate,
+        migration_status,
+    )
+    from orgschema.organizations import (
+        Member,
+        MemberPage,
+        Membership,
+        OrganizationRecord,
+        add_member,
+        change_member_role,
+        create_organization,
+        list_members,
+        list_memberships,
+        remove_member,
+        slugify,
+    )
+    from orgschema.passwords import hash_password, verify_password
+    from orgschema.profiles import ProfileRecord, set_profile_role
+    from orgschema.seeding import DEVELOPMENT_PASSWORD, SeedReport, seed
+    from orgschema.settings import Settings
     from orgschema.studio import create_studio, serve_studio
+    from orgschema.tables import (
+        Account,
+        EnvironmentMarker,
+        Organization,
+        OrganizationUser,
+        Profile,
+        Session,
+        User,
+        Verification,
+    )
 
 __version__ = "0.1.0"
 
-# The studio pulls in Piccolo Admin, FastAPI and uvicorn: imported on first
-# use (PEP 562), so `import orgschema` stays light for services without it.
-_LAZY_EXPORTS = {"create_studio": "orgschema.studio", "serve_studio": "orgschema.studio"}
+# Which module defines each name loaded on first use; the TYPE_CHECKING
+# imports above say the same to type checkers (tests/test_public_api.py
+# checks that the two agree).
+_LAZY_EXPORTS: dict[str, str] = {
+    name: module
+    for module, names in {
+        "orgschema.bootstrap": ("BootstrapReport", "bootstrap_first_admin", "setup_required"),
+        "orgschema.endpoints": ("first_run_app",),
+        "orgschema.environment": ("Environment",),
+        "orgschema.ids": ("generate_id",),
+        "orgschema.migrator": (
+            "AppliedMigration",
+            "CheckReport",
+            "MigrationReport",
+            "MigrationState",
+            "StatusReport",
+            "check_migrations",
+            "migrate",
+            "migration_status",
+        ),
+        "orgschema.organizations": (
+            "Member",
+            "MemberPage",
+            "Membership",
+            "OrganizationRecord",
+            "add_member",
+            "change_member_role",
+            "create_organization",
+            "list_members",
+            "list_memberships",
+            "remove_member",
+            "slugify",
+        ),
+        "orgschema.passwords": ("hash_password", "verify_password"),
+        "orgschema.profiles": ("ProfileRecord", "set_profile_role"),
+        "orgschema.seeding": ("DEVELOPMENT_PASSWORD", "SeedReport", "seed"),
+        "orgschema.settings": ("Settings",),
+        "orgschema.studio": ("create_studio", "serve_studio"),
+        "orgschema.tables": (
+            "Account",
+            "EnvironmentMarker",
+            "Organization",
+            "OrganizationUser",
+            "Profile",
+            "Session",
+            "User",
+            "Verification",
+        ),
+    }.items()
+    for name in names
+}
 
 __all__ = [
     "Account",
@@ -151,10 +208,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> typing.Any:
-    if name in _LAZY_EXPORTS:
-        import importlib
+    module = _LAZY_EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        value = getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_EXPORTS))

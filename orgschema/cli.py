@@ -10,7 +10,6 @@ prints its result on stdout and its progress and errors on stderr.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -29,6 +28,9 @@ T = TypeVar("T")
 
 def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run one command's coroutine, turning orgschema errors into exit codes."""
+    # Imported here: `orgschema --help` and usage errors never need an event loop.
+    import asyncio
+
     try:
         return asyncio.run(main())
     except OrgschemaError as exc:

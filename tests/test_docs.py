@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 
-import pytest
-
-from orgschema import Organization
 from tests.contract import CONSTRAINTS, INDEXES
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def python_blocks(path: Path) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.DOTALL)
-
-
-@pytest.mark.usefixtures("clean_tables")
-async def test_readme_usage_example_runs() -> None:
-    (example,) = [block for block in python_blocks(ROOT / "README.md") if "await" in block]
-    namespace: dict[str, object] = {}
-    exec(  # noqa: S102 -- our own README
-        "async def example():\n" + textwrap.indent(example, "    ") + "\n    return admins",
-        namespace,
-    )
-    admins = await namespace["example"]()  # type: ignore[operator]
-    assert admins == []
-    assert await Organization.exists().where(Organization.slug == "acme-school").run()
 
 
 def test_schema_doc_names_every_constraint_and_index() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import re
 import subprocess
 import sys
@@ -12,11 +14,33 @@ import orgschema
 
 def test_all_is_sorted_and_complete() -> None:
     assert orgschema.__all__ == sorted(orgschema.__all__)
-    # Studio names load on first use (PEP 562), so they may not be in vars() yet.
+    # Most names load on first use (PEP 562), so they may not be in vars() yet.
     public = {name for name in vars(orgschema) if not name.startswith("_")}
     public |= set(orgschema._LAZY_EXPORTS)
     submodules = {name for name in public if type(getattr(orgschema, name)).__name__ == "module"}
     assert public - submodules == set(orgschema.__all__) - {"__version__"}
+    assert set(dir(orgschema)) >= set(orgschema.__all__)
+
+
+def _type_checking_imports() -> dict[str, str]:
+    tree = ast.parse(Path(orgschema.__file__).read_text())
+    (block,) = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "typing.TYPE_CHECKING"
+    ]
+    return {
+        alias.name: node.module
+        for node in block.body
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
+
+
+def test_lazy_names_are_the_ones_type_checkers_see_and_each_loads() -> None:
+    assert _type_checking_imports() == orgschema._LAZY_EXPORTS
+    for name, module in orgschema._LAZY_EXPORTS.items():
+        assert getattr(orgschema, name) is getattr(importlib.import_module(module), name)
 
 
 def test_every_exported_error_has_one_base_codes_and_a_place_in_the_documented_tree() -> None:
@@ -44,14 +68,29 @@ def test_package_is_typed() -> None:
     assert (Path(orgschema.__file__).parent / "py.typed").is_file()
 
 
-def test_studio_names_load_lazily_and_import_stays_light() -> None:
-    code = (
-        "import sys, orgschema; "
-        "light = not {'piccolo_admin', 'uvicorn', 'fastapi'} & set(sys.modules); "
-        "from orgschema import create_studio, serve_studio; "
-        "print(light, create_studio.__module__, serve_studio.__module__)"
-    )
+HEAVY = ("piccolo", "asyncpg", "piccolo_admin", "piccolo_api", "uvicorn", "fastapi", "black")
+
+
+def _imported_after(code: str) -> set[str]:
+    """Top-level packages from HEAVY imported by running ``code`` in a fresh process."""
+    probe = f"import sys\n{code}\nprint(' '.join(sorted(set(sys.modules) & {set(HEAVY)!r})))"
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
-    assert result.stdout.split() == ["True", "orgschema.studio", "orgschema.studio"]
+    return set(result.stdout.split())
+
+
+def test_import_orgschema_loads_no_database_or_web_stack() -> None:
+    assert _imported_after("import orgschema") == set()
+
+
+def test_the_tables_load_piccolo_and_nothing_of_the_studio_or_migrations() -> None:
+    assert _imported_after("from orgschema import Organization, User") == {"asyncpg", "piccolo"}
+
+
+def test_the_studio_loads_on_first_use() -> None:
+    assert _imported_after("from orgschema import create_studio") >= {"piccolo_admin", "uvicorn"}
+
+
+def test_cli_help_loads_nothing_heavy() -> None:
+    assert _imported_after("from orgschema.cli import main") == set()
