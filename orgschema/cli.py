@@ -341,7 +341,11 @@ def check() -> None:
 
 @contextlib.contextmanager
 def _progress_bar(description: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar on stderr when it is a terminal; ``None`` (quiet) otherwise."""
+    """A rich progress bar on stderr when it is a terminal; ``None`` (quiet) otherwise.
+
+    The bar appears at the first report with something to count, so a run
+    with nothing to count draws none, and it is gone before an error is told.
+    """
     if not sys.stderr.isatty():
         yield None
         return
@@ -350,23 +354,35 @@ def _progress_bar(description: str) -> Iterator[Callable[[int, int], None] | Non
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        TaskID,
         TextColumn,
         TimeRemainingColumn,
     )
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    ) as bar:
-        task = bar.add_task(description, total=None)
+    live: tuple[Progress, TaskID] | None = None
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+    def update(done: int, total: int) -> None:
+        nonlocal live
+        if live is None:
+            if total <= 0:
+                return
+            bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+            bar.start()
+            live = bar, bar.add_task(description, total=total)
+        bar, task = live
+        bar.update(task, completed=done, total=total)
 
+    try:
         yield update
+    finally:
+        if live is not None:
+            live[0].stop()
 
 
 @main.command()
@@ -391,11 +407,15 @@ def seed(env: str | None, users: int) -> None:
     unknown environment, and a database bootstrapped as deployed. Running it
     again adds nothing.
     """
-    from orgschema.seeding import DEVELOPMENT_PASSWORD
+    from orgschema.seeding import DEVELOPMENT_PASSWORD, SeedReport
     from orgschema.seeding import seed as run_seed
 
-    with _progress_bar("synthetic users") as progress:
-        report = _run(lambda: run_seed(env, users=users, progress=progress))
+    async def run() -> SeedReport:
+        # The bar closes inside the coroutine, before _run tells of an error.
+        with _progress_bar("synthetic users") as progress:
+            return await run_seed(env, users=users, progress=progress)
+
+    report = _run(run)
     if report.added_anything:
         click.echo(
             f"seeded {report.environment.value}: added {report.organizations} organization(s), "

@@ -3,6 +3,6 @@
 # DATABASE_URL or, when it is unset, on the embedded PostgreSQL server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[embedded]'
+source scripts/_venv.sh
+ensure_venv embedded
 exec .venv/bin/orgschema dev "$@"

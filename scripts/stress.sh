@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:?usage: scripts/stress.sh N [pytest args]}"
 shift
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+source scripts/_venv.sh
+ensure_venv dev
 for run in $(seq 1 "$runs"); do
   echo "=== stress run $run of $runs ==="
   if ! .venv/bin/python -m pytest -m concurrency -q "$@"; then

@@ -3,11 +3,20 @@
 # npm packages) and run them. Extra arguments go to pytest.
 # DATABASE_URL set: tests create and drop throwaway databases on that server.
 # Unset: they use the embedded PostgreSQL server (data in .orgschema/).
+# Each install is skipped when what it installs from has not changed since.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+source scripts/_venv.sh
+ensure_venv dev
+
+harness=tests/interop/better_auth
 if command -v npm >/dev/null 2>&1; then
-  (cd tests/interop/better_auth && npm ci --silent --no-audit --no-fund)
+  npm_stamp=$(cat "$harness/package.json" "$harness/package-lock.json" | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$harness/node_modules/.orgschema-installed" 2>/dev/null)" != "$npm_stamp" ]; then
+    (cd "$harness" && npm ci --silent --no-audit --no-fund)
+    echo "$npm_stamp" > "$harness/node_modules/.orgschema-installed"
+  fi
 fi
-exec .venv/bin/python -m pytest "$@"
+
+# The slowest tests are listed at the end, so a slow one is seen when it lands.
+exec .venv/bin/python -m pytest --durations=15 "$@"

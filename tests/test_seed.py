@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-import pty
-import select
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from orgschema import (
     bootstrap_first_admin,
     seed,
 )
+from orgschema._postgres import SETUP_LOCK_KEY
 from orgschema.passwords import verify_password
 from orgschema.seeding import (
     FIXTURE_ORGANIZATIONS,
@@ -30,7 +30,9 @@ from orgschema.seeding import (
     ensure_development_admin,
     fixture_user_id,
 )
+from tests.locks import wait_for_advisory_lock_waiter
 from tests.rows import row_counts, snapshot
+from tests.terminal import run_on_terminal
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -427,67 +429,68 @@ def test_cli_seeds_and_reports_quietly_off_a_terminal(
         command[0] = str(Path(sys.executable).with_name("orgschema"))
     env = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "NODE_ENV")}
     env.update(DATABASE_URL=database_url, NODE_ENV="development")
-    result = subprocess.run(
-        command,
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command,
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+
+    result = run()
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(
         "seeded development: added 3 organization(s), 8 user(s) (3 synthetic)"
     )
     assert "━" not in result.stderr  # no progress bar when stderr is not a terminal
-    again = subprocess.run(
-        command,
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    again = run()
     assert again.returncode == 0
     assert "nothing to add" in again.stdout
 
 
-def test_cli_draws_a_progress_bar_on_a_terminal(database_url: str) -> None:
-    controller, terminal = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "NODE_ENV")}
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("orgschema")),
-            "seed",
-            "--env",
-            "test",
-            "--users",
-            "50",
-        ],
-        env={**env, "DATABASE_URL": database_url, "COLUMNS": "100"},
+def _on_terminal(database_url: str, *args: str, **env: str) -> tuple[int, str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "NODE_ENV")}
+    return run_on_terminal(
+        [str(Path(sys.executable).with_name("orgschema")), "seed", *args],
+        env={**base, "DATABASE_URL": database_url, **env},
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=terminal,
-        stdin=subprocess.DEVNULL,
     )
-    os.close(terminal)
-    drawn = b""
-    while True:
-        ready, _, _ = select.select([controller], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        drawn += chunk
-    assert process.wait(timeout=60) == 0
-    os.close(controller)
-    assert "synthetic users" in drawn.decode(errors="replace")
-    assert "50/50" in drawn.decode(errors="replace")
+
+
+def test_cli_draws_a_progress_bar_on_a_terminal(database_url: str) -> None:
+    code, drawn = _on_terminal(database_url, "--env", "test", "--users", "50")
+    assert code == 0
+    assert "synthetic users" in drawn
+    assert "50/50" in drawn
+
+
+async def test_cli_draws_no_bar_without_synthetic_users(database_url: str) -> None:
+    # Hold the setup lock so the seed waits in plain sight: a bar started
+    # before there is anything to count would be drawn meanwhile.
+    holder = await asyncpg.connect(database_url)
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1)", SETUP_LOCK_KEY)
+        running = asyncio.create_task(
+            asyncio.to_thread(_on_terminal, database_url, "--env", "test")
+        )
+        await wait_for_advisory_lock_waiter(holder, SETUP_LOCK_KEY)
+        await holder.execute("SELECT pg_advisory_unlock($1)", SETUP_LOCK_KEY)
+        code, drawn = await running
+    finally:
+        await holder.close()
+    assert code == 0, drawn
+    assert "synthetic users" not in drawn, drawn
+    assert "0/?" not in drawn
+    assert "━" not in drawn
+
+
+def test_cli_refusal_on_a_terminal_is_its_own_line_without_a_bar(database_url: str) -> None:
+    code, drawn = _on_terminal(database_url, "--users", "50", APP_ENV="production")
+    assert code == 7
+    assert "━" not in drawn and "synthetic users" not in drawn
+    assert drawn.startswith("error: refusing to seed fixtures in production")
