@@ -18,5 +18,6 @@ if command -v npm >/dev/null 2>&1; then
   fi
 fi
 
-# The slowest tests are listed at the end, so a slow one is seen when it lands.
-exec .venv/bin/python -m pytest --durations=15 "$@"
+# Two workers by default (ORGSCHEMA_TEST_WORKERS=0 runs in one process); the
+# slowest tests are listed at the end, so a slow one is seen when it lands.
+exec .venv/bin/python -m pytest -n "${ORGSCHEMA_TEST_WORKERS:-2}" --durations=15 "$@"
