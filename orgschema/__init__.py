@@ -2,8 +2,8 @@
 
 ``import orgschema`` loads only the errors and the roles (standard library
 alone). Every other public name (the tables, the settings, the migrator,
-seeding, the bootstrap, the domain helpers, the studio, the first-run
-endpoint) is imported on first use (PEP 562): a service pays for what it
+seeding, the bootstrap, the domain helpers, authentication, the studio, the
+first-run endpoint) is imported on first use (PEP 562): a service pays for what it
 uses, the ``orgschema`` command starts without Piccolo until a command needs
 it, and ``from orgschema import User, migrate`` works as before.
 """
@@ -38,6 +38,14 @@ from orgschema.errors import (
 from orgschema.roles import MembershipRole, Role
 
 if typing.TYPE_CHECKING:
+    from orgschema.auth import (
+        AuthDependencies,
+        BetterAuthBackend,
+        Identity,
+        authenticate,
+        revoke_session,
+        revoke_sessions,
+    )
     from orgschema.bootstrap import BootstrapReport, bootstrap_first_admin, setup_required
     from orgschema.endpoints import first_run_app
     from orgschema.environment import Environment
@@ -89,6 +97,14 @@ __version__ = "0.1.0"
 _LAZY_EXPORTS: dict[str, str] = {
     name: module
     for module, names in {
+        "orgschema.auth": (
+            "AuthDependencies",
+            "BetterAuthBackend",
+            "Identity",
+            "authenticate",
+            "revoke_session",
+            "revoke_sessions",
+        ),
         "orgschema.bootstrap": ("BootstrapReport", "bootstrap_first_admin", "setup_required"),
         "orgschema.endpoints": ("first_run_app",),
         "orgschema.environment": ("Environment",),
@@ -141,6 +157,8 @@ __all__ = [
     "AlreadyMember",
     "AppliedMigration",
     "AppliedMigrationModified",
+    "AuthDependencies",
+    "BetterAuthBackend",
     "BootstrapError",
     "BootstrapReport",
     "CheckReport",
@@ -152,6 +170,7 @@ __all__ = [
     "Environment",
     "EnvironmentMarker",
     "EnvironmentRefused",
+    "Identity",
     "InvalidInputError",
     "Member",
     "MemberPage",
@@ -185,6 +204,7 @@ __all__ = [
     "Verification",
     "__version__",
     "add_member",
+    "authenticate",
     "bootstrap_first_admin",
     "change_member_role",
     "check_migrations",
@@ -198,6 +218,8 @@ __all__ = [
     "migrate",
     "migration_status",
     "remove_member",
+    "revoke_session",
+    "revoke_sessions",
     "seed",
     "serve_studio",
     "set_profile_role",
