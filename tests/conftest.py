@@ -11,8 +11,11 @@ Piccolo for its engine. Tests that need an empty database of their own use
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -138,3 +141,27 @@ async def clean_tables(database_url: str) -> None:
 
     names = ", ".join(f'"{table._meta.tablename}"' for table in ALL_TABLES)
     await ALL_TABLES[0].raw(f"TRUNCATE {names} CASCADE").run()
+
+
+#: The Better-auth 1.7.25 harness (``harness.mjs``, ``server.mjs``) and its npm packages.
+HARNESS = Path(__file__).resolve().parent / "interop" / "better_auth"
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The ``node`` executable, with the harness's npm packages installed.
+
+    Skips (loudly) without Node.js and npm, or fails under ``ORGSCHEMA_REQUIRE_NODE=1``.
+    """
+    found = shutil.which("node")
+    npm = shutil.which("npm")
+    if not found or not npm:
+        message = "Node.js and npm are needed for the Better-auth interop tests"
+        if os.environ.get("ORGSCHEMA_REQUIRE_NODE") == "1":
+            pytest.fail(message + " (ORGSCHEMA_REQUIRE_NODE=1)")
+        pytest.skip("SKIPPED LOUDLY: " + message + "; install Node 20+ to run them")
+    if not (HARNESS / "node_modules" / "better-auth").is_dir():
+        subprocess.run(
+            [npm, "ci", "--silent", "--no-audit", "--no-fund"], cwd=HARNESS, check=True, timeout=300
+        )
+    return found

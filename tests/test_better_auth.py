@@ -9,37 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orgschema import Account, User
 from orgschema.passwords import hash_password, verify_password
+from tests.conftest import HARNESS
 
 pytestmark = [pytest.mark.better_auth, pytest.mark.usefixtures("clean_tables")]
-
-HARNESS = Path(__file__).resolve().parent / "interop" / "better_auth"
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    found = shutil.which("node")
-    npm = shutil.which("npm")
-    if not found or not npm:
-        message = "Node.js and npm are needed for the Better-auth interop tests"
-        if os.environ.get("ORGSCHEMA_REQUIRE_NODE") == "1":
-            pytest.fail(message + " (ORGSCHEMA_REQUIRE_NODE=1)")
-        pytest.skip("SKIPPED LOUDLY: " + message + "; install Node 20+ to run them")
-    if not (HARNESS / "node_modules" / "better-auth").is_dir():
-        subprocess.run(
-            [npm, "ci", "--silent", "--no-audit", "--no-fund"], cwd=HARNESS, check=True, timeout=300
-        )
-    return found
 
 
 def harness(node: str, database_url: str, *args: str) -> tuple[int, list[dict[str, Any]], str]:
