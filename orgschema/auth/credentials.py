@@ -20,8 +20,9 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from orgschema.errors import ConfigurationError
 from orgschema.settings import Settings
@@ -43,7 +44,8 @@ _JS_WHITESPACE = (
 _SIGNATURE = re.compile(r"[A-Za-z0-9+/]{43}=")
 _SIGNATURE_LENGTH = 44
 
-_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+# A "%" that does not start an escape: decodeURIComponent throws on it.
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 _STANDARD = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _URL_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -59,7 +61,7 @@ class CredentialRules:
 
     cookie_names: tuple[str, str]
     accept_unsigned_bearer: bool
-    _key: bytes = field(repr=False)
+    _hmac: hmac.HMAC = field(repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CredentialRules:
@@ -84,7 +86,8 @@ class CredentialRules:
         return cls(
             cookie_names=(SECURE_PREFIX + plain, plain),
             accept_unsigned_bearer=settings.auth_accept_unsigned_bearer,
-            _key=secret.encode("utf-8"),
+            # Keyed once; each signature copies it (cheaper than keying again).
+            _hmac=hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256),
         )
 
     def session_token(self, cookies: Iterable[str], authorization: str | None) -> str | None:
@@ -103,7 +106,7 @@ class CredentialRules:
         signed = None if authorization is None else self._bearer_value(authorization)
         if signed is None:
             # Node's HTTP server joins repeated Cookie headers with "; ".
-            jar = parse_cookies("; ".join(cookies))
+            jar = parse_cookies("; ".join(cookies), only=self.cookie_names)
             signed = jar.get(self.cookie_names[0]) or jar.get(self.cookie_names[1])
         if not signed:
             return None
@@ -117,7 +120,9 @@ class CredentialRules:
         return f"{token}.{base64.b64encode(self._mac(token)).decode('ascii')}"
 
     def _mac(self, value: str) -> bytes:
-        return hmac.digest(self._key, value.encode("utf-8"), hashlib.sha256)
+        mac = self._hmac.copy()
+        mac.update(value.encode("utf-8"))
+        return mac.digest()
 
     def _unsign(self, value: str) -> str | None:
         # better-call getSignedCookie (dist/context.mjs) and verifySignature
@@ -164,7 +169,7 @@ class CredentialRules:
         return value
 
 
-def parse_cookies(header: str) -> dict[str, str]:
+def parse_cookies(header: str, only: Collection[str] | None = None) -> dict[str, str]:
     """A ``Cookie`` header's cookies, read as better-call's ``parseCookies`` reads them.
 
     The first cookie of a name wins; names and values are trimmed; a value
@@ -172,6 +177,7 @@ def parse_cookies(header: str) -> dict[str, str]:
     ``%`` is URL-decoded when it decodes cleanly and kept as sent otherwise.
 
     :param header: The header's value.
+    :param only: The names wanted (others are skipped, not decoded); all when ``None``.
     :returns: Names to values.
     """
     cookies: dict[str, str] = {}
@@ -187,7 +193,7 @@ def parse_cookies(header: str) -> dict[str, str]:
             index = header.rfind(";", 0, equals) + 1
             continue
         name = header[index:equals].strip(_JS_WHITESPACE)
-        if name not in cookies:
+        if name not in cookies and (only is None or name in only):
             value = header[equals + 1 : end].strip(_JS_WHITESPACE)
             if value[:1] == '"':
                 value = value[1:-1]
@@ -197,25 +203,17 @@ def parse_cookies(header: str) -> dict[str, str]:
 
 
 def _try_decode(value: str) -> str:
-    """JavaScript's ``decodeURIComponent``, giving ``value`` back where it would throw."""
-    if "%" not in value:
+    """JavaScript's ``decodeURIComponent``, giving ``value`` back where it would throw.
+
+    It throws on a "%" that starts no escape and on escapes that are not
+    UTF-8 (unquote leaves the first alone, so it is checked before).
+    """
+    if "%" not in value or _BAD_ESCAPE.search(value):
         return value
-    pieces: list[str] = []
-    position = 0
-    for run in _ESCAPES.finditer(value):
-        literal = value[position : run.start()]
-        if "%" in literal:
-            return value
-        try:
-            decoded = bytes.fromhex(run.group().replace("%", "")).decode("utf-8")
-        except UnicodeDecodeError:
-            return value
-        pieces += (literal, decoded)
-        position = run.end()
-    if "%" in value[position:]:
+    try:
+        return unquote(value, errors="strict")
+    except UnicodeDecodeError:
         return value
-    pieces.append(value[position:])
-    return "".join(pieces)
 
 
 def _loose_base64(value: str) -> bytes:
