@@ -10,13 +10,11 @@ when the app is built and use its members with ``Depends``::
     async def me(identity: Annotated[Identity, Depends(auth.require_identity)]) -> ...
 """
 
-# No `from __future__ import annotations` here: FastAPI reads these signatures
-# at runtime, and their Depends() refer to functions made in __init__.
+from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 
 from orgschema.auth.credentials import CredentialRules
 from orgschema.auth.identity import Identity, identify
@@ -49,24 +47,34 @@ class AuthDependencies:
     """
 
     current_identity: Callable[[Request], Awaitable[Identity | None]]
-    require_identity: Callable[..., Awaitable[Identity]]
-    require_platform_admin: Callable[..., Awaitable[Identity]]
+    require_identity: Callable[[Request], Awaitable[Identity]]
+    require_platform_admin: Callable[[Request], Awaitable[Identity]]
 
     def __init__(self, settings: Settings | None = None) -> None:
         rules = CredentialRules.from_settings(settings or Settings.from_env())
+        # Each dependency takes the request itself (one level of FastAPI's
+        # dependency solving, which costs more than the lookup) and shares the
+        # request's identity through the ASGI scope, under a key of this object.
+        memo = f"orgschema.auth.identity.{id(self)}"
 
         async def current_identity(request: Request) -> Identity | None:
-            already = request.scope.get("user")
-            if isinstance(already, Identity):
-                return already
-            try:
-                return await identify(rules, request)
-            except DatabaseUnavailable as exc:
-                raise HTTPException(503, "the database is unavailable; try again shortly") from exc
+            scope = request.scope
+            if memo in scope:
+                known: Identity | None = scope[memo]
+                return known
+            identity = scope.get("user")
+            if not isinstance(identity, Identity):
+                try:
+                    identity = await identify(rules, request)
+                except DatabaseUnavailable as exc:
+                    raise HTTPException(
+                        503, "the database is unavailable; try again shortly"
+                    ) from exc
+            scope[memo] = identity
+            return identity
 
-        async def require_identity(
-            identity: Annotated[Identity | None, Depends(current_identity)],
-        ) -> Identity:
+        async def require_identity(request: Request) -> Identity:
+            identity = await current_identity(request)
             if identity is None:
                 raise HTTPException(
                     401,
@@ -75,9 +83,8 @@ class AuthDependencies:
                 )
             return identity
 
-        async def require_platform_admin(
-            identity: Annotated[Identity, Depends(require_identity)],
-        ) -> Identity:
+        async def require_platform_admin(request: Request) -> Identity:
+            identity = await require_identity(request)
             if not identity.is_platform_admin:
                 raise HTTPException(403, "only platform admins may do this")
             return identity
@@ -90,7 +97,7 @@ class AuthDependencies:
         self,
         organization_from: str = "organization_id",
         at_least: MembershipRole | str = MembershipRole.TEACHER,
-    ) -> Callable[..., Awaitable[Identity]]:
+    ) -> Callable[[Request], Awaitable[Identity]]:
         """A dependency passing members of the organization a path parameter names.
 
         :param organization_from: The path parameter holding the
@@ -106,9 +113,8 @@ class AuthDependencies:
         least = membership_role(at_least)
         require_identity = self.require_identity
 
-        async def require_membership(
-            request: Request, identity: Annotated[Identity, Depends(require_identity)]
-        ) -> Identity:
+        async def require_membership(request: Request) -> Identity:
+            identity = await require_identity(request)
             try:
                 organization = request.path_params[organization_from]
             except KeyError:
