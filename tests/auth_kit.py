@@ -63,6 +63,10 @@ async def _served(
     command: Sequence[str], env: Mapping[str, str], cwd: Path, *, stdin: bool
 ) -> AsyncIterator[str]:
     listener = socket.socket()
+    # uvicorn --fd takes the socket for a Unix one and never sets TCP_NODELAY on
+    # what it accepts; accepted sockets inherit it from here (Linux), sparing
+    # each response Nagle's wait for the client's delayed ACK (40 ms).
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)
     port = listener.getsockname()[1]
