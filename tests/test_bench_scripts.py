@@ -1,4 +1,4 @@
-"""The benchmark scripts of seeding, membership lookups and studio sign-ins still run (tiny sizes; timings unchecked)."""
+"""The benchmark scripts of seeding, membership lookups, studio sign-ins and authentication still run (tiny sizes; timings unchecked)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
             "bench_studio_login.py",
             ["--rounds", "2"],
             "rounds: 2; the floor is the wrong-password median",
+        ),
+        (
+            "bench_auth.py",
+            ["--users", "50", "--calls", "20", "--requests", "64"],
+            "users:           50 (a session, a profile and 3 memberships each)",
         ),
     ],
 )
