@@ -9,6 +9,7 @@ violations come back as orgschema's exceptions, chosen by constraint name.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -53,8 +54,30 @@ _BY_CONSTRAINT: dict[str, Callable[[], OrgschemaError]] = {
 }
 
 
+class _Statement(QueryString):
+    """A ``QueryString`` of plain values whose template is compiled once per process.
+
+    Piccolo parses a template on every run; the helpers and authentication run
+    the same few templates on every request. Compiling with placeholders in
+    place of the values gives exactly the SQL Piccolo would.
+    """
+
+    __slots__ = ()
+
+    def compile_string(self, engine_type: str = "postgres") -> tuple[str, list[Any]]:
+        return _compiled(self.template, len(self.args), engine_type), list(self.args)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(template: str, arity: int, engine_type: str) -> str:
+    sql, _values = QueryString(template, *([None] * arity)).compile_string(engine_type)
+    return sql
+
+
 async def fetch(template: str, *args: Any) -> Sequence[asyncpg.Record]:
     """Run ``template`` (``{}`` placeholders, as in Piccolo's ``raw``) on the tables' engine.
+
+    ``args`` are plain values (never columns or query strings).
 
     :raises OrgschemaError: a subclass named after the violated constraint.
     :raises ConfigurationError: the database has no orgschema tables.
@@ -62,7 +85,7 @@ async def fetch(template: str, *args: Any) -> Sequence[asyncpg.Record]:
     """
     engine = Organization._meta.db
     try:
-        rows: Sequence[asyncpg.Record] = await engine.run_querystring(QueryString(template, *args))
+        rows: Sequence[asyncpg.Record] = await engine.run_querystring(_Statement(template, *args))
         return rows
     except asyncpg.IntegrityConstraintViolationError as exc:
         make = _BY_CONSTRAINT.get(exc.constraint_name or "")

@@ -316,6 +316,25 @@ async def test_expired_unknown_and_revoked_sessions_are_nobody() -> None:
 
 
 @pytest.mark.usefixtures("clean_tables")
+async def test_a_session_whose_user_is_gone_is_nobody() -> None:
+    # The foreign key cascades, so only a bypass of it can leave such a row;
+    # the query's join refuses it all the same, as Better-auth's findSession does.
+    engine = engine_finder()
+    assert engine is not None
+    token = generate_id()
+    async with engine.transaction() as transaction:
+        await transaction.connection.execute("SET LOCAL session_replication_role = replica")
+        await transaction.connection.execute(
+            'INSERT INTO session (id, token, "userId", "expiresAt", "updatedAt") '
+            "VALUES ($1, $2, 'no-such-user', now() + interval '1 day', now())",
+            generate_id(),
+            token,
+        )
+    assert await Session.exists().where(Session.token == token)
+    assert await authenticate(cookie_for(token), settings=SETTINGS) is None
+
+
+@pytest.mark.usefixtures("clean_tables")
 async def test_authenticate_runs_one_statement_and_writes_nothing(
     member: tuple[str, uuid.UUID, uuid.UUID],
 ) -> None:
