@@ -27,7 +27,7 @@ from orgschema.passwords import verify_password
 from tests.capacity import concurrency
 from tests.databases import MakeDatabase
 from tests.rows import row_counts
-from tests.test_better_auth import harness, node  # noqa: F401 -- the fixture
+from tests.test_better_auth import harness
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -79,7 +79,7 @@ async def test_creates_user_credential_and_platform_admin_profile(database_url: 
     assert not await setup_required(database_url=database_url)
 
 
-def test_the_new_admin_signs_in_through_better_auth(node: str, database_url: str) -> None:  # noqa: F811
+def test_the_new_admin_signs_in_through_better_auth(node: str, database_url: str) -> None:
     asyncio.run(
         bootstrap_first_admin(
             email="founder@example.com",
