@@ -11,6 +11,7 @@ Without Chromium these tests skip, loudly, unless ``ORGSCHEMA_REQUIRE_BROWSER=1`
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -159,9 +160,20 @@ async def test_admin_finds_a_user_then_creates_and_renames_an_organization(
     await page.screenshot(path=str(_artifact("studio-users-search.png")))
 
     # A new organization...
-    await page.goto(studio_url + "#/organization/add/")
+    # The form fills itself with the new row's defaults when `new/` answers;
+    # typing before that lands in a field the defaults then overwrite. A
+    # loaded server answers late: make it late here, every time.
+    async def late(route: Any) -> None:
+        await asyncio.sleep(1)
+        await route.continue_()
+
+    await page.route("**/api/tables/organization/new/", late)
+    async with page.expect_response(lambda r: r.url.endswith("/api/tables/organization/new/")):
+        await page.goto(studio_url + "#/organization/add/")
+    await page.evaluate("() => new Promise(requestAnimationFrame)")
     await page.locator("textarea[name=name]").first.fill("Lakeside School")
     await page.locator("textarea[name=slug]").first.fill("lakeside-school")
+    await expect(page.locator("textarea[name=name]").first).to_have_value("Lakeside School")
     async with page.expect_response(
         lambda r: r.url.endswith("/api/tables/organization/") and r.request.method == "POST"
     ) as created:
