@@ -88,6 +88,7 @@ if typing.TYPE_CHECKING:
         User,
         Verification,
     )
+    from orgschema.validation import normalise_email, normalise_name
 
 __version__ = "0.1.0"
 
@@ -147,6 +148,7 @@ _LAZY_EXPORTS: dict[str, str] = {
             "User",
             "Verification",
         ),
+        "orgschema.validation": ("normalise_email", "normalise_name"),
     }.items()
     for name in names
 }
@@ -217,6 +219,8 @@ __all__ = [
     "list_memberships",
     "migrate",
     "migration_status",
+    "normalise_email",
+    "normalise_name",
     "remove_member",
     "revoke_session",
     "revoke_sessions",

@@ -13,7 +13,6 @@ go there afterwards.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import asyncpg
@@ -21,25 +20,12 @@ import asyncpg
 from orgschema._postgres import SETUP_LOCK_KEY, platform_admin_exists, schema_missing
 from orgschema.database import connection
 from orgschema.environment import is_seedable
-from orgschema.errors import AlreadyBootstrapped, EmailTaken, InvalidInputError
+from orgschema.errors import AlreadyBootstrapped, EmailTaken
 from orgschema.ids import generate_id
 from orgschema.passwords import hash_password
 from orgschema.roles import Role
 from orgschema.settings import Settings
-
-#: Better-auth's default ``minPasswordLength`` and ``maxPasswordLength``.
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 128
-
-#: Longest display name accepted.
-MAX_NAME_LENGTH = 200
-
-# The e-mail pattern of zod 4's z.email(), which Better-auth validates with: an
-# address accepted here is one Better-auth will let sign in.
-_EMAIL = re.compile(
-    r"^(?!\.)(?!.*\.\.)([A-Za-z0-9_'+\-\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$"
-)
-_MAX_EMAIL_LENGTH = 254
+from orgschema.validation import check_password, normalise_email, normalise_name
 
 
 @dataclass(frozen=True)
@@ -59,81 +45,6 @@ class BootstrapReport:
     name: str
     environment: str | None
     marked: bool
-
-
-def normalise_email(email: object) -> str:
-    """``email`` trimmed and lower-cased, as Better-auth stores it.
-
-    :param email: What was given (any type: it may come from JSON).
-    :returns: The e-mail as it is stored.
-    :raises InvalidInputError: (``field='email'``) not a string, or not an
-        address Better-auth accepts.
-    """
-    if not isinstance(email, str):
-        raise InvalidInputError("email must be a string", field="email")
-    cleaned = email.strip().lower()
-    if len(cleaned) > _MAX_EMAIL_LENGTH or not _EMAIL.match(cleaned):
-        raise InvalidInputError(
-            f"{email!r} is not a valid e-mail address (expected name@example.com)", field="email"
-        )
-    return cleaned
-
-
-def check_password(password: object) -> str:
-    """Return ``password`` if Better-auth's default length rules accept it.
-
-    :param password: What was given (any type: it may come from JSON).
-    :returns: ``password``, unchanged.
-    :raises InvalidInputError: (``field='password'``) not a string, or shorter
-        than 8 or longer than 128 characters.
-    """
-    if not isinstance(password, str):
-        raise InvalidInputError("password must be a string", field="password")
-    _check_encodable(password, "password")
-    # Better-auth measures JavaScript string length (UTF-16 code units), so an
-    # emoji counts twice there; measure the same way to agree on the limits.
-    length = len(password.encode("utf-16-le")) // 2
-    if length < MIN_PASSWORD_LENGTH:
-        raise InvalidInputError(
-            f"password must be at least {MIN_PASSWORD_LENGTH} characters long", field="password"
-        )
-    if length > MAX_PASSWORD_LENGTH:
-        raise InvalidInputError(
-            f"password must be at most {MAX_PASSWORD_LENGTH} characters long", field="password"
-        )
-    return password
-
-
-def normalise_name(name: object) -> str:
-    """``name`` trimmed.
-
-    :param name: What was given (any type: it may come from JSON).
-    :returns: The name as it is stored.
-    :raises InvalidInputError: (``field='name'``) not a string, blank, or
-        longer than 200 characters.
-    """
-    if not isinstance(name, str):
-        raise InvalidInputError("name must be a string", field="name")
-    _check_encodable(name, "name")
-    cleaned = name.strip()
-    if not cleaned:
-        raise InvalidInputError("name must not be empty", field="name")
-    if len(cleaned) > MAX_NAME_LENGTH:
-        raise InvalidInputError(
-            f"name must be at most {MAX_NAME_LENGTH} characters long", field="name"
-        )
-    return cleaned
-
-
-def _check_encodable(value: str, field: str) -> None:
-    # JSON can carry a lone surrogate and a NUL; PostgreSQL text and UTF-8
-    # (which scrypt hashes) can hold neither, so refuse them as bad input.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInputError(f"{field} is not valid Unicode text", field=field) from exc
-    if "\x00" in value:
-        raise InvalidInputError(f"{field} must not contain NUL characters", field=field)
 
 
 async def setup_required(
@@ -174,9 +85,10 @@ async def bootstrap_first_admin(
     deployed (fail closed: an unset environment counts as deployed), after
     which :func:`orgschema.seed` refuses it.
 
-    :param email: The admin's e-mail; stored trimmed and lower-cased.
+    :param email: The admin's e-mail; checked and stored trimmed and
+        lower-cased by :func:`orgschema.validation.normalise_email`.
     :param password: 8 to 128 characters; stored as a Better-auth scrypt hash.
-    :param name: The admin's display name.
+    :param name: The admin's display name (:func:`orgschema.validation.normalise_name`).
     :param database_url: The database; ``None`` means ``DATABASE_URL``, and
         without it the database of Piccolo's engine.
     :param settings: For the environment (and ``DATABASE_URL``); read from the

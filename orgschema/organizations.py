@@ -26,15 +26,10 @@ import asyncpg
 from orgschema._queries import as_user_id, as_uuid, fetch
 from orgschema.errors import InvalidInputError, NotAMember, UnknownOrganization
 from orgschema.roles import MembershipRole, Role
-from orgschema.tables.organizations import SLUG_PATTERN
-
-#: Longest organization name accepted (and so the longest slug made from one).
-MAX_NAME_LENGTH = 200
+from orgschema.validation import MAX_EMAIL_LENGTH, check_slug, check_text, normalise_name
 
 #: Most members :func:`list_members` returns in one page.
 MAX_PAGE_SIZE = 500
-
-_SLUG = re.compile(SLUG_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -119,22 +114,16 @@ def membership_role(role: MembershipRole | str) -> MembershipRole:
 async def create_organization(name: str, *, slug: str | None = None) -> OrganizationRecord:
     """Create an organization; its slug is made from the name when not given.
 
-    :param name: The display name, trimmed; 1 to 200 characters.
+    :param name: The display name, trimmed; 1 to 200 characters, no control
+        characters (:func:`orgschema.validation.normalise_name`).
     :param slug: Lower-case letters and digits with single hyphens between
-        them; ``None`` makes one with :func:`slugify`.
+        them, at most 200 characters; ``None`` makes one with :func:`slugify`.
     :raises InvalidInputError: a blank or too long ``name``, a malformed
         ``slug``, or a name no slug can be made from (``field`` says which).
     :raises SlugTaken: another organization has the slug; nothing was written.
     :returns: The new organization.
     """
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInputError("an organization needs a name", field="name")
-    name = name.strip()
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidInputError(
-            f"an organization's name must be at most {MAX_NAME_LENGTH} characters long",
-            field="name",
-        )
+    name = normalise_name(name)
     if slug is None:
         slug = slugify(name)
         if not slug:
@@ -142,12 +131,7 @@ async def create_organization(name: str, *, slug: str | None = None) -> Organiza
                 f"no slug can be made from {name!r}; pass slug= (e.g. slug='my-school')",
                 field="slug",
             )
-    elif not isinstance(slug, str) or not _SLUG.match(slug):
-        raise InvalidInputError(
-            f"{slug!r} is not a slug: use lower-case letters and digits with single hyphens "
-            "between them, such as 'north-school-2'",
-            field="slug",
-        )
+    check_slug(slug)
     (row,) = await fetch(
         "INSERT INTO organization (name, slug) VALUES ({}, {}) "
         "RETURNING id, name, slug, created_at",
@@ -289,8 +273,9 @@ async def list_members(
         raise InvalidInputError(
             f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}, not {limit!r}", field="limit"
         )
-    if after is not None and not isinstance(after, str):
-        raise InvalidInputError("after must be a cursor from a previous page", field="after")
+    if after is not None:
+        # A cursor is the last e-mail of the previous page.
+        check_text(after, "after", max_length=MAX_EMAIL_LENGTH)
     # Keyset pagination: a page costs the same however deep it is, and members
     # joining or leaving between pages never shift the ones not yet seen.
     rows = await fetch(

@@ -33,6 +33,7 @@ from orgschema.ids import ID_LENGTH, generate_id
 from orgschema.passwords import hash_password
 from orgschema.roles import MembershipRole, Role
 from orgschema.settings import Settings
+from orgschema.validation import check_slug, normalise_email, normalise_name
 
 #: The password of every seeded user. Published on purpose: it exists only in
 #: development and test databases.
@@ -176,6 +177,28 @@ class SeedReport:
         return any((self.organizations, self.users, self.accounts, self.profiles, self.memberships))
 
 
+def check_fixtures() -> None:
+    """Hold every fixture to :mod:`orgschema.validation`, as any user or organization is held.
+
+    Seeding writes with ``COPY`` and plain ``INSERT`` for speed; checking the
+    fixtures (and the shape of the synthetic e-mails, once) first means it can
+    never write a user that bootstrap, the studio or Better-auth would refuse.
+
+    :raises InvalidInputError: a fixture is invalid or not written as it is stored.
+    """
+    emails = [user.email for user in FIXTURE_USERS] + [SYNTHETIC_EMAIL.format(1)]
+    names = [user.name for user in FIXTURE_USERS] + [org.name for org in FIXTURE_ORGANIZATIONS]
+    for given, stored, field in (
+        *((email, normalise_email(email), "email") for email in emails),
+        *((name, normalise_name(name), "name") for name in names),
+        *((org.slug, check_slug(org.slug), "slug") for org in FIXTURE_ORGANIZATIONS),
+    ):
+        if given != stored:
+            raise InvalidInputError(
+                f"fixture {field} {given!r} must be written as {stored!r}", field=field
+            )
+
+
 def check_environment(env: str | Environment | None) -> Environment:
     """The environment ``env`` names, if fixtures may be seeded there.
 
@@ -246,6 +269,7 @@ async def seed(
     if env is None:
         env = settings.environment
     environment = check_environment(env)
+    check_fixtures()
     if isinstance(users, bool) or not isinstance(users, int) or users < 0:
         raise InvalidInputError(
             f"users must be a whole number, 0 or more, not {users!r}", field="users"
