@@ -442,13 +442,23 @@ def bootstrap(email: str, name: str) -> None:
     shell history would see it. Outside development and test, the database is
     marked so that `orgschema seed` refuses it from then on.
     """
-    from orgschema.bootstrap import bootstrap_first_admin
+    from orgschema.bootstrap import bootstrap_first_admin, setup_required
+    from orgschema.errors import AlreadyBootstrapped
     from orgschema.settings import Settings
 
     async def read_settings() -> Settings:
         return Settings.from_env()
 
     settings = _run(read_settings)
+    # Say so before asking for a password that could not be used; the
+    # bootstrap checks again, under its lock.
+    if not _run(lambda: setup_required(settings=settings)):
+        click.echo(
+            "error: a platform admin exists already, so the first-run setup is closed; "
+            "sign in as that admin to add others",
+            err=True,
+        )
+        sys.exit(AlreadyBootstrapped.exit_code)
     password = settings.admin_password
     if password is None:
         password = click.prompt(

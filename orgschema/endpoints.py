@@ -9,7 +9,13 @@ and nowhere else. Every error is JSON of one shape::
     {"error": {"code": "invalid_input", "message": "...", "field": "email"}}
 
 where ``field`` is ``null`` when no single field is at fault. This is the only
-module that imports Starlette.
+module that imports Starlette (the studio's package aside).
+
+Outside development and test the endpoint fails closed: without a setup token
+it answers every request 503 and logs an error naming ``SETUP_TOKEN`` when it
+is created, unless the operator opts out by name (``allow_without_token=True``
+or ``ORGSCHEMA_SETUP_ALLOW_WITHOUT_TOKEN=1``). Every first platform admin it
+creates is logged: who, and from which address; never the password.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from orgschema.bootstrap import bootstrap_first_admin, setup_required
+from orgschema.environment import is_seedable
 from orgschema.errors import (
     AlreadyBootstrapped,
     ConfigurationError,
@@ -173,10 +180,29 @@ def _too_large() -> JSONResponse:
     )
 
 
+def _closed_without_token(environment: str | None) -> str:
+    where = environment or "an unset environment (which counts as deployed)"
+    return (
+        f"the first-run setup is closed: SETUP_TOKEN is not set in {where}, so whoever "
+        "reached it first would become platform admin. Set SETUP_TOKEN (callers then send "
+        "Authorization: Bearer <token>), or opt out by name with allow_without_token=True "
+        "or ORGSCHEMA_SETUP_ALLOW_WITHOUT_TOKEN=1"
+    )
+
+
+def _caller(request: Request) -> str:
+    """Where a request came from, for the log: the peer, and what proxies say."""
+    peer = request.client.host if request.client else "an unknown address"
+    forwarded = request.headers.get("x-forwarded-for")
+    # Logged, not trusted: it is only what the caller or its proxies claim.
+    return f"{peer} (X-Forwarded-For: {forwarded[:200]})" if forwarded else peer
+
+
 def first_run_app(
     database_url: str | None = None,
     setup_token: str | None = None,
     *,
+    allow_without_token: bool | None = None,
     settings: Settings | None = None,
 ) -> Starlette:
     """A Starlette app serving the first-run setup at ``/api/setup/first-run``.
@@ -193,6 +219,12 @@ def first_run_app(
     every request needs ``Authorization: Bearer <token>`` or gets ``401``.
     No refused request writes anything.
 
+    Outside development and test (``APP_ENV``, else ``NODE_ENV``; unset counts
+    as deployed) a setup token is required: without one the endpoint answers
+    every request ``503`` (code ``setup_token_required``) and logs an error
+    naming ``SETUP_TOKEN`` now, unless ``allow_without_token`` opts out.
+    Each admin created is logged at WARNING with the caller's address.
+
     Mount it at the root (``app.mount("/", first_run_app())``, after your own
     routes) or run it alone: ``uvicorn --factory orgschema.endpoints:first_run_app``.
 
@@ -200,8 +232,11 @@ def first_run_app(
         without it the database of Piccolo's engine.
     :param setup_token: Required bearer token; ``None`` means ``SETUP_TOKEN``
         (and no token at all when that is unset too).
+    :param allow_without_token: Serve without a setup token even outside
+        development and test; ``None`` means ``ORGSCHEMA_SETUP_ALLOW_WITHOUT_TOKEN``.
     :param settings: Read from the process environment when ``None``; also
-        decides the environment recorded by the bootstrap.
+        decides the environment recorded by the bootstrap. ``GET`` and
+        ``POST`` both use these settings and this database.
     :raises ConfigurationError: the setup token is the empty string.
     :returns: The app; its only route is :data:`FIRST_RUN_PATH`.
     """
@@ -213,12 +248,27 @@ def first_run_app(
         raise ConfigurationError(
             "the setup token is empty: unset SETUP_TOKEN or give it a non-empty value"
         )
+    if allow_without_token is None:
+        allow_without_token = settings.setup_allow_without_token
+    closed: str | None = None
+    if token is None and not is_seedable(settings.environment):
+        if allow_without_token:
+            logger.warning(
+                "the first-run setup is open without a setup token in %s "
+                "(allow_without_token): whoever calls it first becomes platform admin",
+                settings.environment or "an unset environment",
+            )
+        else:
+            closed = _closed_without_token(settings.environment)
+            logger.error("%s", closed)
 
     async def first_run(request: Request) -> Response:
+        if closed is not None:
+            return error_response(503, "setup_token_required", closed)
         try:
             _check_token(request, token)
             if request.method in ("GET", "HEAD"):
-                required = await setup_required(database_url=url)
+                required = await setup_required(database_url=url, settings=settings)
                 return JSONResponse({"setupRequired": required})
             payload = await _read_json_object(request)
             report = await bootstrap_first_admin(
@@ -230,12 +280,24 @@ def first_run_app(
             )
         except _Refused as refused:
             return refused.response
+        except SetupTokenRejected as exc:
+            logger.info("first-run setup: a wrong or missing setup token from %s", _caller(request))
+            return _from_orgschema_error(exc)
         except OrgschemaError as exc:
             return _from_orgschema_error(exc)
         except Exception:
             logger.exception("first-run endpoint failed")
             return error_response(500, "internal_error", "the setup failed; see the server's log")
-        logger.info("first platform admin created: %s", report.email)
+        # A security event: WARNING, so that it shows under Python's default
+        # logging configuration too.
+        logger.warning(
+            "first platform admin created through %s: %s (user id %s, name %r) from %s",
+            FIRST_RUN_PATH,
+            report.email,
+            report.user_id,
+            report.name,
+            _caller(request),
+        )
         return JSONResponse({"id": report.user_id, "email": report.email}, status_code=201)
 
     return Starlette(

@@ -68,6 +68,9 @@ class Settings:
     :param auth_accept_unsigned_bearer: ``ORGSCHEMA_AUTH_UNSIGNED_BEARER``:
         accept ``Authorization: Bearer <token>`` without a signature, as
         Better-auth's bearer plugin does unless ``requireSignature`` is set.
+    :param setup_allow_without_token: ``ORGSCHEMA_SETUP_ALLOW_WITHOUT_TOKEN``:
+        serve the first-run endpoint without ``SETUP_TOKEN`` even outside
+        development and test (where it otherwise refuses with 503).
 
     Its ``repr`` masks the passwords in the URLs and leaves the secrets out,
     so settings can be logged.
@@ -84,6 +87,7 @@ class Settings:
     better_auth_secrets: tuple[tuple[int, str], ...] = field(default=(), repr=False)
     auth_cookie_prefix: str = DEFAULT_AUTH_COOKIE_PREFIX
     auth_accept_unsigned_bearer: bool = False
+    setup_allow_without_token: bool = False
 
     def __post_init__(self) -> None:
         for url in (self.database_url, self.migration_database_url):
@@ -112,7 +116,8 @@ class Settings:
         ``APP_ENV``/``NODE_ENV``, ``SETUP_TOKEN``, ``ORGSCHEMA_EMBEDDED_DIR``,
         ``ORGSCHEMA_LOCK_TIMEOUT``, ``ORGSCHEMA_ADMIN_PASSWORD``,
         ``BETTER_AUTH_SECRET``/``AUTH_SECRET``, ``BETTER_AUTH_SECRETS``,
-        ``ORGSCHEMA_AUTH_COOKIE_PREFIX`` and ``ORGSCHEMA_AUTH_UNSIGNED_BEARER``.
+        ``ORGSCHEMA_AUTH_COOKIE_PREFIX``, ``ORGSCHEMA_AUTH_UNSIGNED_BEARER`` and
+        ``ORGSCHEMA_SETUP_ALLOW_WITHOUT_TOKEN``.
 
         A variable set to the empty string counts as unset.
 
@@ -120,7 +125,8 @@ class Settings:
         :raises ConfigurationError: ``DATABASE_URL`` is not a PostgreSQL URI,
             ``ORGSCHEMA_LOCK_TIMEOUT`` is not a number, ``BETTER_AUTH_SECRETS``
             is not ``version:secret,...``, the cookie prefix is not a cookie
-            name, or ``ORGSCHEMA_AUTH_UNSIGNED_BEARER`` is not a yes or a no.
+            name, or ``ORGSCHEMA_AUTH_UNSIGNED_BEARER`` or
+            ``ORGSCHEMA_SETUP_ALLOW_WITHOUT_TOKEN`` is not a yes or a no.
         :returns: The settings.
         """
         env = os.environ if environ is None else environ
@@ -148,6 +154,10 @@ class Settings:
             or DEFAULT_AUTH_COOKIE_PREFIX,
             auth_accept_unsigned_bearer=_flag(
                 "ORGSCHEMA_AUTH_UNSIGNED_BEARER", env.get("ORGSCHEMA_AUTH_UNSIGNED_BEARER")
+            ),
+            setup_allow_without_token=_flag(
+                "ORGSCHEMA_SETUP_ALLOW_WITHOUT_TOKEN",
+                env.get("ORGSCHEMA_SETUP_ALLOW_WITHOUT_TOKEN"),
             ),
         )
 

@@ -30,13 +30,22 @@ VALID = {"email": "Founder@Example.com", "password": "correct horse battery", "n
 PRODUCTION = Settings(environment="production")
 
 
+def open_app(database_url: str) -> object:
+    """The endpoint in production, opened without a token by name, to test everything else.
+
+    What a token changes, and the refusal without one, are tested below and
+    in tests/security/test_first_run.py.
+    """
+    return first_run_app(database_url, settings=PRODUCTION, allow_without_token=True)
+
+
 def client_for(app: object) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://setup.test")
 
 
 @pytest.fixture
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(first_run_app(database_url, settings=PRODUCTION)) as http:
+    async with client_for(open_app(database_url)) as http:
         yield http
 
 
@@ -238,7 +247,7 @@ async def test_concurrent_requests_make_exactly_one_admin(migrated_database: Mak
     # the shared server has room for, up to 50.
     url = await migrated_database()
     callers = await concurrency(url, 50)
-    async with client_for(first_run_app(url, settings=PRODUCTION)) as http:
+    async with client_for(open_app(url)) as http:
         responses = await asyncio.gather(
             *(
                 http.post(PATH, json={**VALID, "email": f"racer{n}@example.com"})
@@ -253,7 +262,7 @@ async def test_concurrent_requests_make_exactly_one_admin(migrated_database: Mak
 
 
 async def test_an_unreachable_database_is_503_without_details() -> None:
-    app = first_run_app("postgresql://postgres:hunter2@127.0.0.1:1/nowhere", settings=PRODUCTION)
+    app = open_app("postgresql://postgres:hunter2@127.0.0.1:1/nowhere")
     async with client_for(app) as http:
         responses = [await http.get(PATH), await http.post(PATH, json=VALID)]
     for response in responses:
@@ -270,7 +279,7 @@ async def test_mounts_in_a_starlette_service_beside_its_own_routes(database_url:
     service = Starlette(
         routes=[
             Route("/hello", hello),
-            Mount("/", app=first_run_app(database_url, settings=PRODUCTION)),
+            Mount("/", app=open_app(database_url)),
         ]
     )
     async with client_for(service) as http:
@@ -287,11 +296,12 @@ async def test_mounts_in_a_fastapi_service(database_url: str) -> None:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    service.mount("/", first_run_app(database_url, settings=PRODUCTION))
+    service.mount("/", first_run_app(database_url, setup_token="t0ken", settings=PRODUCTION))
+    bearer = {"authorization": "Bearer t0ken"}
     async with client_for(service) as http:
         assert (await http.get("/health")).json() == {"status": "ok"}
-        assert (await http.get(PATH)).json() == {"setupRequired": True}
-        created = await http.post(PATH, json=VALID)
+        assert (await http.get(PATH, headers=bearer)).json() == {"setupRequired": True}
+        created = await http.post(PATH, json=VALID, headers=bearer)
     assert created.status_code == 201
 
 
@@ -303,11 +313,18 @@ def free_port() -> int:
 
 async def test_runs_alone_under_uvicorn(database_url: str, tmp_path: Path) -> None:
     port = free_port()
+    bearer = {"authorization": "Bearer from-the-environment"}
     env = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "NODE_ENV", "SETUP_TOKEN")}
     server = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "uvicorn", "--factory", "orgschema.endpoints:first_run_app"),
         *("--port", str(port)),
-        env={**env, "DATABASE_URL": database_url, "PICCOLO_CONF": "", "APP_ENV": "production"},
+        env={
+            **env,
+            "DATABASE_URL": database_url,
+            "PICCOLO_CONF": "",
+            "APP_ENV": "production",
+            "SETUP_TOKEN": "from-the-environment",
+        },
         cwd=tmp_path,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
@@ -317,12 +334,12 @@ async def test_runs_alone_under_uvicorn(database_url: str, tmp_path: Path) -> No
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    asked = await http.get(PATH)
+                    asked = await http.get(PATH, headers=bearer)
                     break
                 except httpx.ConnectError:
                     assert time.monotonic() < deadline, "uvicorn did not start"
                     await asyncio.sleep(0.1)
-            created = await http.post(PATH, json=VALID)
+            created = await http.post(PATH, json=VALID, headers=bearer)
     finally:
         server.terminate()
         await asyncio.wait_for(server.wait(), timeout=30)
