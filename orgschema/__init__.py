@@ -75,6 +75,7 @@ if typing.TYPE_CHECKING:
     )
     from orgschema.passwords import hash_password, verify_password
     from orgschema.profiles import ProfileRecord, set_profile_role
+    from orgschema.secret_columns import SECRET_COLUMNS, SecretColumn, redact
     from orgschema.seeding import DEVELOPMENT_PASSWORD, SeedReport, seed
     from orgschema.settings import Settings
     from orgschema.studio import create_studio, serve_studio
@@ -135,6 +136,7 @@ _LAZY_EXPORTS: dict[str, str] = {
         ),
         "orgschema.passwords": ("hash_password", "verify_password"),
         "orgschema.profiles": ("ProfileRecord", "set_profile_role"),
+        "orgschema.secret_columns": ("SECRET_COLUMNS", "SecretColumn", "redact"),
         "orgschema.seeding": ("DEVELOPMENT_PASSWORD", "SeedReport", "seed"),
         "orgschema.settings": ("Settings",),
         "orgschema.studio": ("create_studio", "serve_studio"),
@@ -192,7 +194,9 @@ __all__ = [
     "Profile",
     "ProfileRecord",
     "Role",
+    "SECRET_COLUMNS",
     "SchemaDriftError",
+    "SecretColumn",
     "SeedReport",
     "Session",
     "Settings",
@@ -221,6 +225,7 @@ __all__ = [
     "migration_status",
     "normalise_email",
     "normalise_name",
+    "redact",
     "remove_member",
     "revoke_session",
     "revoke_sessions",

@@ -29,6 +29,9 @@ from orgschema.database import (
 from orgschema.settings import Settings
 from tests.databases import MakeDatabase
 
+# The studio's fixtures (make_client, seeded, clean_studio_logins).
+pytest_plugins = ["tests.studio_kit"]
+
 
 def _server_url() -> str:
     settings = Settings.from_env()
