@@ -78,7 +78,7 @@ if typing.TYPE_CHECKING:
     from orgschema.secret_columns import SECRET_COLUMNS, SecretColumn, redact
     from orgschema.seeding import DEVELOPMENT_PASSWORD, SeedReport, seed
     from orgschema.settings import Settings
-    from orgschema.studio import create_studio, serve_studio
+    from orgschema.studio import StudioLimits, create_studio, serve_studio
     from orgschema.tables import (
         Account,
         EnvironmentMarker,
@@ -139,7 +139,7 @@ _LAZY_EXPORTS: dict[str, str] = {
         "orgschema.secret_columns": ("SECRET_COLUMNS", "SecretColumn", "redact"),
         "orgschema.seeding": ("DEVELOPMENT_PASSWORD", "SeedReport", "seed"),
         "orgschema.settings": ("Settings",),
-        "orgschema.studio": ("create_studio", "serve_studio"),
+        "orgschema.studio": ("StudioLimits", "create_studio", "serve_studio"),
         "orgschema.tables": (
             "Account",
             "EnvironmentMarker",
@@ -203,6 +203,7 @@ __all__ = [
     "SetupTokenRejected",
     "SlugTaken",
     "StatusReport",
+    "StudioLimits",
     "UnknownAppliedMigration",
     "UnknownOrganization",
     "UnknownUser",

@@ -482,14 +482,16 @@ def bootstrap(email: str, name: str) -> None:
 @click.option(
     "--production",
     is_flag=True,
-    help="Secure cookies and a Host check [default: when APP_ENV (else NODE_ENV) is production].",
+    help="Secure cookies, only --allowed-host names answered [default: when APP_ENV (else "
+    "NODE_ENV) is production].",
 )
 @click.option(
     "--allowed-host",
     "allowed_hosts",
     multiple=True,
     metavar="HOST",
-    help="A host name the studio is served under (repeatable); required in production.",
+    help="A host name the studio is served under (repeatable); required in production. "
+    "Outside production loopback names are answered too, and nothing else.",
 )
 @click.option(
     "--session-minutes",
@@ -505,6 +507,48 @@ def bootstrap(email: str, name: str) -> None:
     show_default=True,
     help="... and this many hours after sign-in at the latest.",
 )
+@click.option(
+    "--forwarded-allow-ips",
+    metavar="IPS",
+    default="",
+    help="Comma-separated proxies (addresses or networks, * for any) whose X-Forwarded-For "
+    "names the client [default: none, the header is ignored].",
+)
+@click.option(
+    "--failures-per-account",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Failed sign-ins for one e-mail within the window before it gets 429.",
+)
+@click.option(
+    "--failures-per-address",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Failed sign-ins from one client address within the window before it gets 429.",
+)
+@click.option(
+    "--failure-window-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=15.0,
+    show_default=True,
+    help="How long a failed sign-in counts.",
+)
+@click.option(
+    "--max-login-body-kb",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Largest sign-in request body; larger ones get 413 unread.",
+)
+@click.option(
+    "--max-api-body-kb",
+    type=click.IntRange(min=1),
+    default=1024,
+    show_default=True,
+    help="Largest request body to the studio's API; larger ones get 413 unread.",
+)
 def studio(
     host: str,
     port: int,
@@ -513,6 +557,12 @@ def studio(
     allowed_hosts: tuple[str, ...],
     session_minutes: int,
     max_session_hours: float,
+    forwarded_allow_ips: str,
+    failures_per_account: int,
+    failures_per_address: int,
+    failure_window_minutes: float,
+    max_login_body_kb: int,
+    max_api_body_kb: int,
 ) -> None:
     """Serve the studio (Piccolo Admin over every table) until Ctrl-C.
 
@@ -521,7 +571,17 @@ def studio(
     """
     from datetime import timedelta
 
+    from orgschema.studio import StudioLimits
+
     database = _database()
+    limits = StudioLimits(
+        failures_per_account=failures_per_account,
+        failures_per_address=failures_per_address,
+        failure_window=timedelta(minutes=failure_window_minutes),
+        max_login_body=max_login_body_kb * 1024,
+        max_api_body=max_api_body_kb * 1024,
+    )
+    proxies = [entry.strip() for entry in forwarded_allow_ips.split(",") if entry.strip()]
 
     def ready(url: str) -> None:
         click.echo(f"studio: {url}")
@@ -543,6 +603,8 @@ def studio(
             allowed_hosts=allowed_hosts,
             session_expiry=timedelta(minutes=session_minutes),
             max_session_expiry=timedelta(hours=max_session_hours),
+            limits=limits,
+            forwarded_allow_ips=proxies,
             on_ready=ready,
         )
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from piccolo.apps.user.tables import BaseUser
@@ -22,94 +21,19 @@ from piccolo.engine.finder import engine_finder
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from orgschema import studio
 from orgschema.bootstrap import bootstrap_first_admin
 from orgschema.errors import ConfigurationError
-from orgschema.seeding import DEVELOPMENT_PASSWORD, seed
+from orgschema.seeding import DEVELOPMENT_PASSWORD
 from orgschema.settings import Settings
-from orgschema.studio import StudioLogin, create_studio, engine_pool
+from orgschema.studio import StudioLogin, _access, create_studio, engine_pool
 from orgschema.tables import ALL_TABLES
+from tests.studio_kit import ADMIN, TEACHER, Client, create_row, csrf, execute, login
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.usefixtures("clean_tables", "clean_studio_logins")
 
-ADMIN = "admin@example.com"
-TEACHER = "teacher@example.com"
 REFUSED = {"detail": "Login failed"}
-
-#: Values planted in every secret column; none may ever come back from the studio.
-SECRETS = {
-    "access": "secret-access-token-4b1d",
-    "refresh": "secret-refresh-token-77aa",
-    "id_token": "secret-id-token-9c0e",
-    "session": "secret-session-token-5f3e",
-    "verification": "secret-verification-value-2d8c",
-}
-
-Client = httpx.AsyncClient
-MakeClient = Callable[..., Awaitable[Client]]
-
-
-@pytest.fixture
-async def clean_studio_logins(database_url: str) -> None:
-    """Empty Piccolo's ``piccolo_user`` and ``sessions`` (the studio's sign-ins) first."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute("TRUNCATE piccolo_user, sessions RESTART IDENTITY")
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def seeded(database_url: str, clean_tables: None, clean_studio_logins: None) -> str:
-    """The development fixtures: admin@example.com is a platform admin, the others are not."""
-    await seed("test")
-    return database_url
-
-
-@pytest.fixture
-async def make_client() -> AsyncIterator[MakeClient]:
-    clients: list[Client] = []
-
-    async def make(app: Starlette | None = None, base_url: str = "http://127.0.0.1") -> Client:
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app or create_studio()), base_url=base_url
-        )
-        clients.append(client)
-        await client.get("/")  # the CSRF cookie, as the page load sets it
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
-
-
-def csrf(client: Client) -> dict[str, str]:
-    return {"X-CSRFToken": client.cookies["csrftoken"]}
-
-
-async def login(client: Client, email: str, password: str) -> httpx.Response:
-    return await client.post(
-        "/public/login/", json={"username": email, "password": password}, headers=csrf(client)
-    )
-
-
-async def create_row(client: Client, table: str, values: dict[str, object]) -> httpx.Response:
-    """POST a row the way the studio's "Add row" form does: its defaults, then the typed values."""
-    defaults = (await client.get(f"/api/tables/{table}/new/")).json()
-    return await client.post(
-        f"/api/tables/{table}/", json={**defaults, **values}, headers=csrf(client)
-    )
-
-
-async def execute(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
-
 
 ###############################################################################
 # Who gets in
@@ -144,10 +68,8 @@ async def test_email_is_matched_as_better_auth_stores_it(make_client) -> None:
         (ADMIN, "not the password"),  # wrong password
         (TEACHER, DEVELOPMENT_PASSWORD),  # right password, not a platform admin
         ("nobody@example.com", DEVELOPMENT_PASSWORD),  # unknown e-mail
-        (ADMIN, DEVELOPMENT_PASSWORD + "x" * 2000),  # absurdly long: refused, never truncated
-        ("admin\x00@example.com", DEVELOPMENT_PASSWORD),  # PostgreSQL cannot even store it
     ],
-    ids=["wrong-password", "not-platform-admin", "unknown-email", "over-long-password", "nul"],
+    ids=["wrong-password", "not-platform-admin", "unknown-email"],
 )
 async def test_every_refusal_looks_the_same(make_client, email: str, password: str) -> None:
     client = await make_client()
@@ -161,19 +83,21 @@ async def test_every_refusal_looks_the_same(make_client, email: str, password: s
 async def test_every_sign_in_costs_exactly_one_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
     """Same work on every path, so timing cannot tell an unknown e-mail from a wrong password."""
     calls: list[str] = []
-    real = studio.verify_password
+    real = _access.verify_password
 
     async def counting(password: str, stored: str) -> bool:
         calls.append(stored)
         return await real(password, stored)
 
-    monkeypatch.setattr(studio, "verify_password", counting)
+    monkeypatch.setattr(_access, "verify_password", counting)
     attempts = {
         "admin": (ADMIN, DEVELOPMENT_PASSWORD),
         "wrong-password": (ADMIN, "not the password"),
         "not-platform-admin": (TEACHER, DEVELOPMENT_PASSWORD),
         "unknown-email": ("nobody@example.com", DEVELOPMENT_PASSWORD),
         "over-long-email": ("x" * 400 + "@example.com", DEVELOPMENT_PASSWORD),
+        "over-long-password": (ADMIN, DEVELOPMENT_PASSWORD + "x" * 2000),
+        "nul": ("admin\x00@example.com", DEVELOPMENT_PASSWORD),
     }
     results = {}
     for name, (email, password) in attempts.items():
@@ -186,9 +110,10 @@ async def test_every_sign_in_costs_exactly_one_scrypt(monkeypatch: pytest.Monkey
 
 
 @pytest.mark.usefixtures("seeded")
-async def test_demoted_or_deleted_admin_is_refused_at_the_next_request(
+async def test_a_demoted_admin_is_refused_at_the_next_request(
     database_url: str, make_client
 ) -> None:
+    """The rest (deleted, re-promoted, e-mail changed) is in tests/security/test_sessions.py."""
     client = await make_client()
     assert (await login(client, ADMIN, DEVELOPMENT_PASSWORD)).status_code == 200
     assert (await client.get("/api/tables/user/")).status_code == 200
@@ -199,16 +124,6 @@ async def test_demoted_or_deleted_admin_is_refused_at_the_next_request(
         "WHERE profile.user_id = u.id AND u.email = $1",
         ADMIN,
     )
-    assert (await client.get("/api/tables/user/")).status_code == 401
-
-    await execute(
-        database_url,
-        "UPDATE profile SET role = 'platform_admin' FROM \"user\" u "
-        "WHERE profile.user_id = u.id AND u.email = $1",
-        ADMIN,
-    )
-    assert (await client.get("/api/tables/user/")).status_code == 200
-    await execute(database_url, 'DELETE FROM "user" WHERE email = $1', ADMIN)
     assert (await client.get("/api/tables/user/")).status_code == 401
 
 
@@ -243,6 +158,11 @@ def test_session_lengths_must_make_sense() -> None:
         create_studio(session_expiry=timedelta(0))
 
 
+async def admin_id(url: str) -> str:
+    (row,) = await execute(url, 'SELECT id FROM "user" WHERE email = $1', ADMIN)
+    return str(row["id"])
+
+
 @pytest.mark.usefixtures("seeded")
 async def test_the_mirror_row_grants_nothing_outside_the_studio(
     database_url: str, make_client
@@ -251,11 +171,16 @@ async def test_the_mirror_row_grants_nothing_outside_the_studio(
     await login(client, ADMIN, DEVELOPMENT_PASSWORD)
     await login(client, ADMIN, DEVELOPMENT_PASSWORD)  # a second sign-in reuses the row
     rows = await execute(
-        database_url, "SELECT username, email, active, admin, superuser FROM piccolo_user"
+        database_url,
+        "SELECT username, email, first_name, active, admin, superuser FROM piccolo_user",
     )
-    assert [tuple(row) for row in rows] == [(ADMIN, ADMIN, False, False, False)]
+    (row,) = rows
+    key = row["username"].removeprefix("orgschema-studio-")
+    assert re.fullmatch(r"[0-9a-f]{32}", key)
+    assert row["email"] == f"{key}@studio.orgschema.invalid"
+    assert tuple(row)[2:] == (await admin_id(database_url), False, False, False)
     # Piccolo's own login (a service's own Piccolo Admin) never accepts it.
-    assert await BaseUser.login(ADMIN, DEVELOPMENT_PASSWORD) is None
+    assert await BaseUser.login(row["username"], DEVELOPMENT_PASSWORD) is None
 
 
 @pytest.mark.usefixtures("seeded")
@@ -264,7 +189,11 @@ async def test_signing_in_tidies_only_the_admins_own_lapsed_sessions(
 ) -> None:
     client = await make_client()
     await login(client, ADMIN, DEVELOPMENT_PASSWORD)
-    (mirror,) = await execute(database_url, "SELECT id FROM piccolo_user WHERE email = $1", ADMIN)
+    (mirror,) = await execute(
+        database_url,
+        "SELECT id FROM piccolo_user WHERE first_name = $1",
+        await admin_id(database_url),
+    )
     lapsed = "now() - interval '1 day'"
     await execute(
         database_url,
@@ -279,27 +208,43 @@ async def test_signing_in_tidies_only_the_admins_own_lapsed_sessions(
 
 
 @pytest.mark.usefixtures("seeded")
-async def test_an_existing_piccolo_user_is_reused_untouched(database_url: str, make_client) -> None:
-    """A service's own Piccolo Admin user with the same e-mail keeps its password and flags."""
+async def test_a_service_piccolo_user_with_the_same_email_is_left_alone(
+    database_url: str, make_client
+) -> None:
+    """A service's own Piccolo Admin user with the admin's e-mail keeps its password and flags."""
     await BaseUser.create_user(
         username="ops", password="ops-password-1", email=ADMIN, active=True, admin=True
     )
     client = await make_client()
     assert (await login(client, ADMIN, DEVELOPMENT_PASSWORD)).status_code == 200
-    rows = await execute(database_url, "SELECT username, active, admin FROM piccolo_user")
+    rows = await execute(
+        database_url, "SELECT username, active, admin FROM piccolo_user WHERE email = $1", ADMIN
+    )
     assert [tuple(row) for row in rows] == [("ops", True, True)]
     assert await BaseUser.login("ops", "ops-password-1") is not None
+    # And its sessions (from the service's own admin) do not open the studio.
+    await execute(
+        database_url,
+        "UPDATE sessions SET user_id = (SELECT id FROM piccolo_user WHERE username = 'ops')",
+    )
+    assert (await client.get("/api/tables/")).status_code == 401
 
 
 @pytest.mark.usefixtures("seeded")
-async def test_a_taken_username_gets_another(database_url: str, make_client) -> None:
-    await BaseUser.create_user(username=ADMIN, password="ops-password-1", email="ops@example.com")
+async def test_a_row_squatting_the_mirror_username_is_never_used(
+    database_url: str, make_client, caplog: pytest.LogCaptureFixture
+) -> None:
     client = await make_client()
     assert (await login(client, ADMIN, DEVELOPMENT_PASSWORD)).status_code == 200
-    (row,) = await execute(
-        database_url, "SELECT username FROM piccolo_user WHERE email = $1", ADMIN
+    (mirror,) = await execute(database_url, "SELECT username FROM piccolo_user")
+    await execute(database_url, "TRUNCATE piccolo_user, sessions")
+    await BaseUser.create_user(
+        username=mirror["username"], password="ops-password-1", email="ops@example.com"
     )
-    assert row["username"].startswith("orgschema-")
+    response = await login(await make_client(), ADMIN, DEVELOPMENT_PASSWORD)
+    assert (response.status_code, response.json()) == (401, REFUSED)
+    assert "is not the studio's mirror" in caplog.text
+    assert await execute(database_url, "SELECT 1 FROM sessions") == []
 
 
 @pytest.mark.usefixtures("seeded")
@@ -361,171 +306,6 @@ async def test_production_cookies_are_secure_and_hosts_checked(make_client) -> N
 
 ###############################################################################
 # What it shows
-
-
-async def plant_secrets(url: str) -> dict[str, str]:
-    """Fill every secret column with a known value; returns them with the password hashes."""
-    rows = await execute(url, 'SELECT id FROM "user" WHERE email = $1', TEACHER)
-    user_id = rows[0]["id"]
-    await execute(
-        url,
-        'UPDATE account SET "accessToken" = $1, "refreshToken" = $2, "idToken" = $3',
-        SECRETS["access"],
-        SECRETS["refresh"],
-        SECRETS["id_token"],
-    )
-    await execute(
-        url,
-        'INSERT INTO session (id, "expiresAt", token, "updatedAt", "userId") '
-        "VALUES ('planted-session', now() + interval '1 day', $1, now(), $2)",
-        SECRETS["session"],
-        user_id,
-    )
-    await execute(
-        url,
-        'INSERT INTO verification (id, identifier, value, "expiresAt") '
-        "VALUES ('planted-verification', 'email-verification', $1, now() + interval '1 day')",
-        SECRETS["verification"],
-    )
-    hashes = [row["password"] for row in await execute(url, "SELECT password FROM account")]
-    assert hashes
-    return {**SECRETS, **{f"hash{i}": value for i, value in enumerate(hashes)}}
-
-
-#: Columns whose values the studio must never show or accept.
-SECRET_COLUMNS = {
-    (table._meta.tablename, column._meta.name)
-    for table in ALL_TABLES
-    for column in table._meta.columns
-    if column._meta.secret
-}
-
-
-def test_the_secret_columns_are_the_ones_the_issue_names() -> None:
-    assert {
-        ("account", "password"),
-        ("account", "accessToken"),
-        ("account", "refreshToken"),
-        ("account", "idToken"),
-        ("session", "token"),
-        ("verification", "value"),
-    } == SECRET_COLUMNS
-
-
-@pytest.mark.usefixtures("seeded")
-async def test_no_response_ever_contains_a_secret(database_url: str, make_client) -> None:
-    secrets = await plant_secrets(database_url)
-    client = await make_client()
-    await login(client, ADMIN, DEVELOPMENT_PASSWORD)
-    bodies: list[str] = []
-    tables = (await client.get("/api/tables/")).json()
-    assert sorted(tables) == sorted(table._meta.tablename for table in ALL_TABLES)
-    for table in tables:
-        for path in ("schema/", "new/", "count/", "ids/", "references/", ""):
-            response = await client.get(
-                f"/api/tables/{table}/{path}", params={"__readable": "true"} if not path else None
-            )
-            assert response.status_code == 200, (table, path, response.text)
-            bodies.append(response.text)
-        for row in (await client.get(f"/api/tables/{table}/", params={"__page_size": 100})).json()[
-            "rows"
-        ]:
-            detail = await client.get(
-                f"/api/tables/{table}/{row['id']}/", params={"__readable": "true"}
-            )
-            assert detail.status_code == 200
-            bodies.append(detail.text)
-    bodies += [(await client.get(path)).text for path in ("/", "/api/user/", "/public/meta/")]
-    leaked = {name for name, value in secrets.items() if any(value in body for body in bodies)}
-    assert leaked == set()
-    schema = (await client.get("/api/tables/account/schema/")).json()
-    assert not {"password", "accessToken", "refreshToken", "idToken"} & set(schema["properties"])
-
-
-@pytest.mark.usefixtures("seeded")
-@pytest.mark.parametrize(
-    ("table", "params"),
-    [
-        ("account", {"password": "a"}),
-        ("account", {"password": "a", "password__match": "starts"}),
-        ("account", {"accessToken__operator": "is_not_null"}),
-        ("account", {"__visible_fields": "id,password"}),
-        ("account", {"__order": "password"}),
-        ("account", {"__order": "-refreshToken"}),
-        ("session", {"token": "secret"}),
-        ("verification", {"value": "s", "value__match": "starts"}),
-    ],
-)
-async def test_secrets_cannot_be_filtered_sorted_or_selected(
-    database_url: str, make_client, table: str, params: dict[str, str]
-) -> None:
-    secrets = await plant_secrets(database_url)
-    client = await make_client()
-    await login(client, ADMIN, DEVELOPMENT_PASSWORD)
-    response = await client.get(f"/api/tables/{table}/", params=params)
-    assert response.status_code == 400, response.text
-    assert not any(value in response.text for value in secrets.values())
-
-
-@pytest.mark.usefixtures("seeded")
-async def test_secrets_cannot_be_written(database_url: str, make_client) -> None:
-    secrets = await plant_secrets(database_url)
-    client = await make_client()
-    await login(client, ADMIN, DEVELOPMENT_PASSWORD)
-    (account,) = await execute(
-        database_url,
-        'SELECT a.id, a."userId" FROM account a JOIN "user" u ON u.id = a."userId" '
-        "WHERE u.email = $1",
-        TEACHER,
-    )
-    before = await execute(
-        database_url, "SELECT password FROM account WHERE id = $1", account["id"]
-    )
-
-    patched = await client.patch(
-        f"/api/tables/account/{account['id']}/",
-        json={"password": "hijacked", "scope": "changed"},
-        headers=csrf(client),
-    )
-    assert patched.status_code == 400
-    put = await client.put(
-        f"/api/tables/account/{account['id']}/", json={"password": "hijacked"}, headers=csrf(client)
-    )
-    assert put.status_code == 405
-    after = await execute(
-        database_url, "SELECT password, scope FROM account WHERE id = $1", account["id"]
-    )
-    assert (after[0]["password"], after[0]["scope"]) == (before[0]["password"], None)
-
-    created = await create_row(
-        client,
-        "account",
-        {
-            "userId": account["userId"],
-            "accountId": "github-1",
-            "providerId": "github",
-            "password": "hijacked",
-            "accessToken": "planted-by-hand",
-        },
-    )
-    assert created.status_code == 201, created.text
-    (row,) = await execute(
-        database_url,
-        'SELECT password, "accessToken" FROM account WHERE "providerId" = \'github\'',
-    )
-    assert tuple(row) == (None, None)
-    # A session's token is a secret and NOT NULL: sessions come from Better-auth, not from here.
-    session = await create_row(
-        client,
-        "session",
-        {
-            "userId": account["userId"],
-            "token": "chosen-token",
-            "expiresAt": "2030-01-01T00:00:00+00:00",
-        },
-    )
-    assert session.status_code == 422 and "token" in session.json()["db_error"]
-    assert secrets["session"] not in session.text
 
 
 @pytest.mark.usefixtures("seeded")
@@ -601,7 +381,11 @@ async def test_editing_an_email_keeps_it_lower_case(database_url: str, make_clie
     ("table", "values", "reason"),
     [
         ("organization", {"name": "Copy", "slug": "northwind-academy"}, "organization_slug_key"),
-        ("organization", {"name": "Bad", "slug": "Not A Slug"}, "organization_slug_check"),
+        (
+            "user",
+            {"name": "Copy", "email": "Teacher@Example.com", "emailVerified": False},
+            "user_email_key",
+        ),
         ("profile", {"role": "wizard"}, "profile_role_check"),
         ("organization_user", {"role": "platform_admin"}, "organization_user_role_check"),
     ],
