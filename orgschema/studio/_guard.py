@@ -15,9 +15,9 @@ In order, for every request:
    even through ``__order[]=`` or ``userId.password``); JSON bodies are
    objects of column values; no text holds a NUL or a lone surrogate, which
    PostgreSQL cannot store. Anything else is a 4xx with its reason.
-4. **Sign-in.** ``POST /public/login/`` takes JSON or a form with a string
-   ``username`` and ``password``, and is rate limited per account and per
-   client address (see :mod:`orgschema.studio._limits`): a limited client
+4. **Sign-in.** ``POST /public/login/`` takes JSON (the studio's page) or a
+   form (piccolo-api's HTML page) with a string ``username`` and
+   ``password``, and is rate limited per account and per client address (see :mod:`orgschema.studio._limits`): a limited client
    gets 429 with ``Retry-After``.
 
 Every response carries ``X-Frame-Options: DENY``, ``X-Content-Type-Options:
@@ -113,7 +113,9 @@ class HostPolicy:
 
     :param names: Host names (``studio.example.com``), ``*.example.com`` for
         any subdomain, or ``*`` for any host.
-    :param loopback: Also answer loopback names (``localhost``, ``127.0.0.1``...).
+    :param loopback: Also answer loopback names (``localhost``, ``127.0.0.1``...);
+        the refusal then lists what is answered (in production it names
+        nothing, so a stranger does not learn the studio's names).
     """
 
     def __init__(self, names: Sequence[str], *, loopback: bool) -> None:
@@ -133,11 +135,12 @@ class HostPolicy:
             return True
         return self.loopback and is_loopback(name)
 
-    def describe(self) -> str:
-        names = sorted(self.exact) + [f"*{suffix}" for suffix in self.suffixes]
-        if self.loopback:
-            names.insert(0, "localhost (and other loopback names)")
-        return ", ".join(names) or "no host"
+    def refusal(self) -> str:
+        if not self.loopback:
+            return "this studio does not answer to this Host"
+        names = ["localhost (and other loopback names)", *sorted(self.exact)]
+        names += [f"*{suffix}" for suffix in self.suffixes]
+        return f"this studio answers only to {', '.join(names)}: check the Host"
 
 
 ###############################################################################
@@ -263,10 +266,6 @@ def _login_fields(scope: Scope, body: bytes) -> tuple[str, str]:
         raise Refused(415, 'sign in with JSON: {"username": ..., "password": ...}')
     if not isinstance(values, dict):
         raise Refused(400, 'the body must be a JSON object: {"username": ..., "password": ...}')
-    if values.get("format") not in (None, "json"):
-        # Piccolo answers format=html failures with 200, which would hide
-        # them from the rate limit; the studio's pages never send it.
-        raise Refused(422, "format must be json")
     fields = []
     for name, most in (("username", MAX_EMAIL_LENGTH), ("password", MAX_PASSWORD_INPUT)):
         value = values.get(name)
@@ -375,9 +374,7 @@ class StudioGuard:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.hosts.allows(_header(scope, b"host")):
-            raise Refused(
-                400, f"this studio answers only to {self.hosts.describe()}: check the Host"
-            )
+            raise Refused(400, self.hosts.refusal())
         if len(scope.get("query_string", b"")) > self.limits.max_query:
             raise Refused(414, f"the query string must be at most {self.limits.max_query} bytes")
         params = Request(scope).query_params.multi_items()
@@ -469,8 +466,10 @@ class StudioGuard:
         finally:
             if outcome["session"]:
                 self.limiter.succeeded(attempt)
-            elif outcome["status"] != 401:
-                # Refused before the password was checked (CSRF, say), or failed.
+            elif outcome["status"] not in (200, 401):
+                # Refused before the password was checked (CSRF, say), or
+                # broke. A 200 without a session is piccolo-api's HTML login
+                # page (format=html) answering a wrong password: a failure.
                 self.limiter.void(attempt)
 
 

@@ -54,7 +54,7 @@ class StudioLimits:
     max_login_body: int = 16 * 1024
     max_api_body: int = 1024 * 1024
     max_query: int = 8 * 1024
-    tracked_keys: int = 100_000
+    tracked_keys: int = 20_000
 
     def __post_init__(self) -> None:
         for name in (

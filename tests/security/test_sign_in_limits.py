@@ -143,6 +143,19 @@ async def test_refusals_before_the_password_check_do_not_count(clock: Clock) -> 
     assert (await login(client)).status_code == 200
 
 
+async def test_failures_through_piccolos_html_login_page_count_too(clock: Clock) -> None:
+    # piccolo-api's own page posts a form with format=html and answers a
+    # wrong password with 200 and the page again, not 401.
+    app = create_studio(limits=StudioLimits(failures_per_account=2))
+    client = await client_from(app, "198.51.100.7")
+    form = {"username": ADMIN, "password": WRONG, "format": "html", **{"csrftoken": ""}}
+    statuses = []
+    for _ in range(3):
+        form["csrftoken"] = client.cookies["csrftoken"]
+        statuses.append((await client.post("/public/login/", data=form)).status_code)
+    assert statuses == [200, 200, 429]
+
+
 def test_client_address_comes_from_trusted_proxies_only() -> None:
     def scope(peer: str, *forwarded: str) -> dict[str, object]:
         return {
