@@ -17,8 +17,9 @@ In order, for every request:
    PostgreSQL cannot store. Anything else is a 4xx with its reason.
 4. **Sign-in.** ``POST /public/login/`` takes JSON (the studio's page) or a
    form (piccolo-api's HTML page) with a string ``username`` and
-   ``password``, and is rate limited per account and per client address (see :mod:`orgschema.studio._limits`): a limited client
-   gets 429 with ``Retry-After``.
+   ``password``, and is rate limited per account and per client address
+   (see :mod:`orgschema.studio._limits`): a limited client gets 429 with
+   ``Retry-After``.
 
 Every response carries ``X-Frame-Options: DENY``, ``X-Content-Type-Options:
 nosniff``, ``Referrer-Policy: same-origin`` and ``Cache-Control: no-store``
@@ -31,6 +32,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
@@ -119,10 +121,12 @@ class HostPolicy:
     """
 
     def __init__(self, names: Sequence[str], *, loopback: bool) -> None:
-        lowered = [name.strip().lower() for name in names]
-        self.any = "*" in lowered
-        self.exact = frozenset(name for name in lowered if not name.startswith("*"))
-        self.suffixes = tuple(name[1:] for name in lowered if name.startswith("*."))
+        # Given as they are written in a Host header or not: with a port,
+        # in brackets, in capitals.
+        hostnames = [_hostname(name) for name in names]
+        self.any = "*" in hostnames
+        self.exact = frozenset(name for name in hostnames if not name.startswith("*"))
+        self.suffixes = tuple(name[1:] for name in hostnames if name.startswith("*."))
         self.loopback = loopback
 
     def allows(self, host: str | None) -> bool:
@@ -131,7 +135,7 @@ class HostPolicy:
         if not host:
             return False
         name = _hostname(host)
-        if name in self.exact or name.endswith(self.suffixes or ("\0",)):
+        if name in self.exact or any(name.endswith(suffix) for suffix in self.suffixes):
             return True
         return self.loopback and is_loopback(name)
 
@@ -152,15 +156,22 @@ def _int(value: str, key: str, low: int, high: int) -> None:
         raise Refused(400, f"{key} must be a whole number from {low} to {high}")
 
 
-def _column(table: StudioTable, name: str, use: str) -> None:
+def _column(table: StudioTable, name: str, where: str) -> None:
+    """Refuse ``name`` (given in ``where``) unless it is a column of ``table``'s view."""
     if name in table.columns:
         return
     if name in table.hidden:
-        raise Refused(400, f"{table.name}.{name} is secret: the studio never {use} it")
+        raise Refused(
+            400, f"{table.name}.{name} is secret: the studio never shows, filters or sorts by it"
+        )
     base = name.partition(".")[0]
     if base != name and base in table.columns:
-        raise Refused(400, f"{table.name} cannot be {use} {name!r}: name a column of {table.name}")
-    raise Refused(400, f"{name!r} is not a column of {table.name}")
+        raise Refused(
+            400,
+            f"{where} names {name!r}, a column of another table: "
+            f"only {table.name}'s own columns can be used",
+        )
+    raise Refused(400, f"{where} names {name!r}, which is not a column of {table.name}")
 
 
 def _check_list_params(table: StudioTable, params: Sequence[tuple[str, str]]) -> None:
@@ -168,19 +179,19 @@ def _check_list_params(table: StudioTable, params: Sequence[tuple[str, str]]) ->
         # Piccolo reads `key[]` (Axios' spelling of a repeated key) as `key`.
         key = raw_key.rstrip("[]") if raw_key.endswith("[]") else raw_key
         if key.endswith("__operator"):
-            _column(table, key.removesuffix("__operator"), "filters by")
+            _column(table, key.removesuffix("__operator"), key)
             if value not in OPERATOR_MAP:
                 raise Refused(400, f"{key} must be one of {', '.join(sorted(OPERATOR_MAP))}")
         elif key.endswith("__match"):
-            _column(table, key.removesuffix("__match"), "searches")
+            _column(table, key.removesuffix("__match"), key)
             if value not in MATCH_TYPES:
                 raise Refused(400, f"{key} must be one of {', '.join(MATCH_TYPES)}")
         elif key == "__order":
             for item in value.split(","):
-                _column(table, item.removeprefix("-"), "sorted by")
+                _column(table, item.removeprefix("-"), "__order")
         elif key == "__visible_fields":
             for item in value.split(","):
-                _column(table, item, "shows")
+                _column(table, item, "__visible_fields")
         elif key == "__page":
             _int(value, key, 1, _MAX_PAGE)
         elif key == "__page_size":
@@ -192,7 +203,7 @@ def _check_list_params(table: StudioTable, params: Sequence[tuple[str, str]]) ->
             if len(value) > _MAX_RANGE_NAME:
                 raise Refused(400, f"{key} must be at most {_MAX_RANGE_NAME} characters long")
         else:
-            _column(table, key, "filters by")
+            _column(table, key, "a filter")
 
 
 def _check_ids_params(table: StudioTable, params: Sequence[tuple[str, str]]) -> None:
@@ -329,6 +340,7 @@ class StudioGuard:
         self.hosts = hosts
         self.proxies = proxies
         self.production = production
+        self._quiet_until: dict[str, float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -363,7 +375,7 @@ class StudioGuard:
     def _headers(self, scope: Scope, message: Message) -> list[tuple[bytes, bytes]]:
         headers: list[tuple[bytes, bytes]] = []
         for key, value in message.get("headers", []):
-            if key == b"set-cookie" and self.production and b"secure" not in value.lower():
+            if key == b"set-cookie" and self.production and not _is_secure(value):
                 # piccolo-api's CSRF middleware never marks its cookie Secure.
                 value += b"; Secure"
             headers.append((key, value))
@@ -432,16 +444,24 @@ class StudioGuard:
         if rest == [] and method == "POST":
             _check_row_body(table, body, patch=False)
 
+    def _announce(self, address: str, wait: int) -> None:
+        """Log a limited address once for as long as it stays limited, not at every attempt."""
+        now = time.monotonic()
+        if self._quiet_until.get(address, 0.0) > now:
+            return
+        if len(self._quiet_until) >= self.limits.tracked_keys:
+            self._quiet_until.clear()
+        self._quiet_until[address] = now + wait
+        logger.warning(
+            "studio: sign-ins from %s are refused for %d s after too many failures", address, wait
+        )
+
     async def _sign_in(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
         username, _password = _login_fields(scope, body)
         account, address = username.strip().lower(), scope["client"][0]
         wait = self.limiter.retry_after(account, address)
         if wait is not None:
-            logger.warning(
-                "studio: a sign-in from %s refused for %d s after too many failures",
-                address,
-                wait,
-            )
+            self._announce(address, wait)
             raise Refused(
                 429,
                 f"too many failed sign-ins for this account or from this address; "
@@ -471,6 +491,11 @@ class StudioGuard:
                 # broke. A 200 without a session is piccolo-api's HTML login
                 # page (format=html) answering a wrong password: a failure.
                 self.limiter.void(attempt)
+
+
+def _is_secure(cookie: bytes) -> bool:
+    attributes = cookie.split(b";")[1:]
+    return any(attribute.strip().lower() == b"secure" for attribute in attributes)
 
 
 def _relative(scope: Scope) -> str:
