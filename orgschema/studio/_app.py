@@ -23,7 +23,7 @@ from orgschema.environment import Environment, parse_environment
 from orgschema.errors import ConfigurationError, DatabaseUnavailable
 from orgschema.settings import Settings
 from orgschema.studio._access import StudioLogin, StudioSessions
-from orgschema.studio._guard import HostPolicy, StudioGuard, harden
+from orgschema.studio._guard import HostPolicy, StudioGuard, harden, withhold_row_details
 from orgschema.studio._limits import StudioLimits, TrustedProxies
 from orgschema.studio._views import table_configs
 
@@ -163,6 +163,7 @@ def create_studio(
         auto_include_related=False,
     )
     _install(admin, StudioSessions(session_expiry))
+    withhold_row_details()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

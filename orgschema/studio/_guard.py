@@ -364,13 +364,14 @@ class StudioGuard:
                 raise
             await refused.response()(scope, receive, send_safely)
         except Exception:
-            if started:
-                raise
+            # Logged here, through WithoutRowDetails, rather than re-raised to
+            # the server, whose log would print the error's DETAIL.
             logger.exception("studio request failed: %s %s", scope["method"], scope["path"])
-            response = JSONResponse(
-                {"detail": "the studio failed to answer; see its log"}, status_code=500
-            )
-            await response(scope, receive, send_safely)
+            if not started:
+                response = JSONResponse(
+                    {"detail": "the studio failed to answer; see its log"}, status_code=500
+                )
+                await response(scope, receive, send_safely)
 
     def _headers(self, scope: Scope, message: Message) -> list[tuple[bytes, bytes]]:
         headers: list[tuple[bytes, bytes]] = []
@@ -523,19 +524,64 @@ def _replay(body: bytes, receive: Receive) -> Callable[[], Awaitable[Message]]:
 # Errors inside Piccolo Admin
 
 
+def _reason(exc: Exception) -> str:
+    """What went wrong, for a response: a database error's message alone, never its DETAIL."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(exc.args[0]) if exc.args else type(exc).__name__
+    return str(exc)
+
+
 async def _bad_value(request: Request, exc: Exception) -> Response:
-    return JSONResponse({"detail": f"the request holds an invalid value: {exc}"}, status_code=400)
+    return JSONResponse(
+        {"detail": f"the request holds an invalid value: {_reason(exc)}"}, status_code=400
+    )
 
 
 async def _too_large(request: Request, exc: Exception) -> Response:
     return JSONResponse(
-        {"detail": f"a value is too large for the database to index: {exc}"}, status_code=422
+        {"detail": f"a value is too large for the database to index: {_reason(exc)}"},
+        status_code=422,
     )
 
 
 async def _database_down(request: Request, exc: Exception) -> Response:
-    logger.error("studio: the database is unavailable: %s", exc)
+    logger.error("studio: the database is unavailable: %s", _reason(exc))
     return JSONResponse({"detail": "the database is unavailable; try again later"}, status_code=503)
+
+
+class WithoutRowDetails(logging.Filter):
+    """Keep the DETAIL of database errors out of the log.
+
+    PostgreSQL puts the whole failing row into it ("Failing row contains
+    (...)"), and rows of ``account``, ``session`` and ``verification`` hold
+    the secrets of :mod:`orgschema.secret_columns`; piccolo-api logs every
+    constraint violation with its traceback. The record keeps the error's
+    message, without the traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, asyncpg.PostgresError) and getattr(error, "detail", None):
+            record.msg = (
+                f"{record.getMessage()}: {type(error).__name__}: {_reason(error)} "
+                "(DETAIL withheld: the row it shows may hold secrets)"
+            )
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+#: The loggers that write database errors raised while serving the studio.
+_ERROR_LOGGERS = ("piccolo_api.crud.exceptions", "piccolo_admin.endpoints", "orgschema.studio")
+
+
+def withhold_row_details() -> None:
+    """Install :class:`WithoutRowDetails` on the loggers that need it, once per process."""
+    for name in _ERROR_LOGGERS:
+        logger_ = logging.getLogger(name)
+        if not any(isinstance(item, WithoutRowDetails) for item in logger_.filters):
+            logger_.addFilter(WithoutRowDetails())
 
 
 def harden(app: Starlette) -> None:

@@ -10,6 +10,8 @@ redaction of logs and exports, and these tests all use it.
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from orgschema.secret_columns import (
@@ -23,7 +25,7 @@ from tests.security.studio_routes import (
     secret_columns_now,
     walk,
 )
-from tests.studio_kit import execute, login
+from tests.studio_kit import TEACHER, csrf, execute, login
 
 pytestmark = pytest.mark.usefixtures("clean_tables", "clean_studio_logins", "seeded")
 
@@ -128,3 +130,33 @@ async def test_a_verification_is_revoked_by_deleting_it_never_rewritten(
     assert (
         await execute(database_url, "SELECT 1 FROM verification WHERE id = 'planted-reset'") == []
     )
+
+
+async def test_database_errors_show_and_log_no_secret(
+    database_url: str, make_client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL's DETAIL of a NOT NULL violation is the whole failing row, secrets included.
+
+    Before: piccolo-api logged it with its traceback, so a PATCH that set
+    account.accountId to null wrote the account's password hash and OAuth
+    tokens into the log.
+    """
+    planted = await plant_secrets(database_url)
+    client = await make_client()
+    await login(client)
+    (account,) = await execute(
+        database_url,
+        'SELECT a.id FROM account a JOIN "user" u ON u.id = a."userId" WHERE u.email = $1',
+        TEACHER,
+    )
+    caplog.set_level(logging.DEBUG)
+    for path, values in (
+        (f"/api/tables/account/{account['id']}/", {"accountId": None}),
+        ("/api/tables/session/planted-session/", {"expiresAt": None}),
+    ):
+        response = await client.patch(path, json=values, headers=csrf(client))
+        assert response.status_code == 422, response.text
+        assert "not-null constraint" in response.json()["db_error"]
+        assert planted.leaked_in(response.text) == set()
+    assert planted.leaked_in(caplog.text) == set()
+    assert "DETAIL withheld" in caplog.text
