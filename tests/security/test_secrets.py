@@ -149,7 +149,8 @@ async def test_database_errors_show_and_log_no_secret(
         'SELECT a.id FROM account a JOIN "user" u ON u.id = a."userId" WHERE u.email = $1',
         TEACHER,
     )
-    caplog.set_level(logging.DEBUG)
+    # The CLI quiets this logger in its process (tests may run after it): turn it up here.
+    caplog.set_level(logging.DEBUG, logger="piccolo_api.crud.exceptions")
     for path, values in (
         (f"/api/tables/account/{account['id']}/", {"accountId": None}),
         ("/api/tables/session/planted-session/", {"expiresAt": None}),
