@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import HARNESS
+from tests.better_auth_kit import HARNESS
 
 #: Test-only secrets, long and varied enough that Better-auth does not warn.
 SECRET = "orgschema-auth-TEST-ONLY-secret-7d41c0b9e2a35f86"

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -27,6 +26,7 @@ from orgschema.database import (
     with_database,
 )
 from orgschema.settings import Settings
+from tests.better_auth_kit import HARNESS
 from tests.databases import MakeDatabase
 
 # The studio's fixtures (make_client, seeded, clean_studio_logins).
@@ -147,9 +147,6 @@ async def clean_tables(database_url: str) -> None:
 
 
 #: The Better-auth 1.7.25 harness (``harness.mjs``, ``server.mjs``) and its npm packages.
-HARNESS = Path(__file__).resolve().parent / "interop" / "better_auth"
-
-
 @pytest.fixture(scope="session")
 def node() -> str:
     """The ``node`` executable, with the harness's npm packages installed.

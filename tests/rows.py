@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from orgschema.tables import ALL_TABLES
+from tests.databases import fetch
 
 TABLES = tuple(table._meta.tablename for table in ALL_TABLES)
 
@@ -31,3 +32,16 @@ async def snapshot(url: str) -> dict[str, list[tuple[object, ...]]]:
         }
     finally:
         await conn.close()
+
+
+async def admin_rows(url: str) -> list[asyncpg.Record]:
+    """Every platform admin, with their credential account and profile."""
+    return await fetch(
+        url,
+        """
+        SELECT u.id, u.email, u.name, u."emailVerified", p.role, p.organization_id,
+               a."providerId", a."accountId", a.password
+        FROM "user" u JOIN profile p ON p.user_id = u.id JOIN account a ON a."userId" = u.id
+        WHERE p.role = 'platform_admin'
+        """,
+    )

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
 
 from orgschema.seeding import DEVELOPMENT_PASSWORD, seed
 from orgschema.studio import create_studio
+from tests.databases import execute
 
 ADMIN = "admin@example.com"
 TEACHER = "teacher@example.com"
@@ -89,11 +89,3 @@ async def create_row(client: Client, table: str, values: dict[str, object]) -> h
     return await client.post(
         f"/api/tables/{table}/", json={**defaults, **values}, headers=csrf(client)
     )
-
-
-async def execute(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()

@@ -7,34 +7,16 @@ with ``ORGSCHEMA_REQUIRE_NODE=1`` (as in CI) they fail instead.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from orgschema import Account, User
 from orgschema.passwords import hash_password, verify_password
-from tests.conftest import HARNESS
+from tests.better_auth_kit import harness
 
 pytestmark = [pytest.mark.better_auth, pytest.mark.usefixtures("clean_tables")]
-
-
-def harness(node: str, database_url: str, *args: str) -> tuple[int, list[dict[str, Any]], str]:
-    """Run one harness mode; returns its exit code, its JSON lines and its stderr."""
-    result = subprocess.run(
-        [node, "harness.mjs", *args],
-        cwd=HARNESS,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    return result.returncode, lines, result.stderr
 
 
 def test_sign_up_sign_in_session_sign_out_sign_in_again(node: str, database_url: str) -> None:

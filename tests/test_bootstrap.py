@@ -24,30 +24,15 @@ from orgschema import (
 )
 from orgschema.cli import main
 from orgschema.passwords import verify_password
+from tests.better_auth_kit import harness
 from tests.capacity import concurrency
 from tests.databases import MakeDatabase
-from tests.rows import row_counts
-from tests.test_better_auth import harness
+from tests.rows import admin_rows, row_counts
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
 PRODUCTION = Settings(environment="production")
 DEVELOPMENT = Settings(environment="development")
-
-
-async def admin_rows(url: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetch(
-            """
-            SELECT u.id, u.email, u.name, u."emailVerified", p.role, p.organization_id,
-                   a."providerId", a."accountId", a.password
-            FROM "user" u JOIN profile p ON p.user_id = u.id JOIN account a ON a."userId" = u.id
-            WHERE p.role = 'platform_admin'
-            """
-        )
-    finally:
-        await conn.close()
 
 
 async def test_creates_user_credential_and_platform_admin_profile(database_url: str) -> None:

@@ -21,7 +21,7 @@ from orgschema import ConfigurationError, Settings, first_run_app
 from orgschema.passwords import verify_password
 from tests.capacity import concurrency
 from tests.databases import MakeDatabase
-from tests.rows import row_counts
+from tests.rows import admin_rows, row_counts
 
 pytestmark = pytest.mark.usefixtures("clean_tables")
 
@@ -345,8 +345,6 @@ async def test_runs_alone_under_uvicorn(database_url: str, tmp_path: Path) -> No
         await asyncio.wait_for(server.wait(), timeout=30)
     assert asked.json() == {"setupRequired": True}
     assert created.status_code == 201
-    from tests.test_bootstrap import admin_rows
-
     (row,) = await admin_rows(database_url)
     assert await verify_password(VALID["password"], row["password"])
 

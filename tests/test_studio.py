@@ -27,7 +27,8 @@ from orgschema.seeding import DEVELOPMENT_PASSWORD
 from orgschema.settings import Settings
 from orgschema.studio import StudioLogin, _access, create_studio, engine_pool
 from orgschema.tables import ALL_TABLES
-from tests.studio_kit import ADMIN, TEACHER, Client, create_row, csrf, execute, login
+from tests.databases import fetch
+from tests.studio_kit import ADMIN, TEACHER, Client, create_row, csrf, login
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,7 +119,7 @@ async def test_a_demoted_admin_is_refused_at_the_next_request(
     assert (await login(client, ADMIN, DEVELOPMENT_PASSWORD)).status_code == 200
     assert (await client.get("/api/tables/user/")).status_code == 200
 
-    await execute(
+    await fetch(
         database_url,
         "UPDATE profile SET role = 'teacher' FROM \"user\" u "
         "WHERE profile.user_id = u.id AND u.email = $1",
@@ -141,12 +142,12 @@ async def test_sessions_are_short_by_default_and_configurable(
             timedelta(hours=2),
         ),
     ):
-        await execute(database_url, "TRUNCATE sessions")
+        await fetch(database_url, "TRUNCATE sessions")
         client = await make_client(app)
         before = datetime.now()
         response = await login(client, ADMIN, DEVELOPMENT_PASSWORD)
         assert f"Max-Age={int(most.total_seconds())}" in response.headers["set-cookie"]
-        (row,) = await execute(database_url, "SELECT expiry_date, max_expiry_date FROM sessions")
+        (row,) = await fetch(database_url, "SELECT expiry_date, max_expiry_date FROM sessions")
         assert abs(row["expiry_date"] - before - idle) < timedelta(minutes=1)
         assert abs(row["max_expiry_date"] - before - most) < timedelta(minutes=1)
 
@@ -159,7 +160,7 @@ def test_session_lengths_must_make_sense() -> None:
 
 
 async def admin_id(url: str) -> str:
-    (row,) = await execute(url, 'SELECT id FROM "user" WHERE email = $1', ADMIN)
+    (row,) = await fetch(url, 'SELECT id FROM "user" WHERE email = $1', ADMIN)
     return str(row["id"])
 
 
@@ -170,7 +171,7 @@ async def test_the_mirror_row_grants_nothing_outside_the_studio(
     client = await make_client()
     await login(client, ADMIN, DEVELOPMENT_PASSWORD)
     await login(client, ADMIN, DEVELOPMENT_PASSWORD)  # a second sign-in reuses the row
-    rows = await execute(
+    rows = await fetch(
         database_url,
         "SELECT username, email, first_name, active, admin, superuser FROM piccolo_user",
     )
@@ -189,20 +190,20 @@ async def test_signing_in_tidies_only_the_admins_own_lapsed_sessions(
 ) -> None:
     client = await make_client()
     await login(client, ADMIN, DEVELOPMENT_PASSWORD)
-    (mirror,) = await execute(
+    (mirror,) = await fetch(
         database_url,
         "SELECT id FROM piccolo_user WHERE first_name = $1",
         await admin_id(database_url),
     )
     lapsed = "now() - interval '1 day'"
-    await execute(
+    await fetch(
         database_url,
         "INSERT INTO sessions (token, user_id, expiry_date, max_expiry_date) VALUES "
         f"('lapsed-mine', $1, {lapsed}, {lapsed}), ('lapsed-other', $1 + 1000, {lapsed}, {lapsed})",
         mirror["id"],
     )
     await login(await make_client(), ADMIN, DEVELOPMENT_PASSWORD)
-    tokens = {row["token"] for row in await execute(database_url, "SELECT token FROM sessions")}
+    tokens = {row["token"] for row in await fetch(database_url, "SELECT token FROM sessions")}
     assert "lapsed-mine" not in tokens and "lapsed-other" in tokens
     assert len(tokens) == 3  # the other service's, and the two live sign-ins
 
@@ -217,13 +218,13 @@ async def test_a_service_piccolo_user_with_the_same_email_is_left_alone(
     )
     client = await make_client()
     assert (await login(client, ADMIN, DEVELOPMENT_PASSWORD)).status_code == 200
-    rows = await execute(
+    rows = await fetch(
         database_url, "SELECT username, active, admin FROM piccolo_user WHERE email = $1", ADMIN
     )
     assert [tuple(row) for row in rows] == [("ops", True, True)]
     assert await BaseUser.login("ops", "ops-password-1") is not None
     # And its sessions (from the service's own admin) do not open the studio.
-    await execute(
+    await fetch(
         database_url,
         "UPDATE sessions SET user_id = (SELECT id FROM piccolo_user WHERE username = 'ops')",
     )
@@ -236,15 +237,15 @@ async def test_a_row_squatting_the_mirror_username_is_never_used(
 ) -> None:
     client = await make_client()
     assert (await login(client, ADMIN, DEVELOPMENT_PASSWORD)).status_code == 200
-    (mirror,) = await execute(database_url, "SELECT username FROM piccolo_user")
-    await execute(database_url, "TRUNCATE piccolo_user, sessions")
+    (mirror,) = await fetch(database_url, "SELECT username FROM piccolo_user")
+    await fetch(database_url, "TRUNCATE piccolo_user, sessions")
     await BaseUser.create_user(
         username=mirror["username"], password="ops-password-1", email="ops@example.com"
     )
     response = await login(await make_client(), ADMIN, DEVELOPMENT_PASSWORD)
     assert (response.status_code, response.json()) == (401, REFUSED)
     assert "is not the studio's mirror" in caplog.text
-    assert await execute(database_url, "SELECT 1 FROM sessions") == []
+    assert await fetch(database_url, "SELECT 1 FROM sessions") == []
 
 
 @pytest.mark.usefixtures("seeded")
@@ -338,7 +339,7 @@ async def test_creating_a_user_profile_organization_and_membership(
     )
     assert membership.status_code == 201, membership.text
 
-    (row,) = await execute(
+    (row,) = await fetch(
         database_url,
         'SELECT u.email, p.role AS platform_role, o.slug, m.role FROM "user" u '
         "JOIN profile p ON p.user_id = u.id JOIN organization o ON o.id = p.organization_id "
@@ -362,14 +363,14 @@ async def test_creating_a_user_profile_organization_and_membership(
 async def test_editing_an_email_keeps_it_lower_case(database_url: str, make_client) -> None:
     client = await make_client()
     await login(client, ADMIN, DEVELOPMENT_PASSWORD)
-    (user,) = await execute(
+    (user,) = await fetch(
         database_url, 'SELECT id, "updatedAt" FROM "user" WHERE email = $1', TEACHER
     )
     response = await client.patch(
         f"/api/tables/user/{user['id']}/", json={"email": "Theo@Example.COM"}, headers=csrf(client)
     )
     assert response.status_code == 200, response.text
-    (after,) = await execute(
+    (after,) = await fetch(
         database_url, 'SELECT email, "updatedAt" FROM "user" WHERE id = $1', user["id"]
     )
     assert after["email"] == "theo@example.com"
@@ -395,15 +396,15 @@ async def test_a_constraint_violation_shows_its_reason(
 ) -> None:
     client = await make_client()
     await login(client, ADMIN, DEVELOPMENT_PASSWORD)
-    await execute(
+    await fetch(
         database_url,
         'DELETE FROM profile WHERE user_id IN (SELECT id FROM "user" WHERE email = $1)',
         "coach@example.com",
     )
-    (user,) = await execute(
+    (user,) = await fetch(
         database_url, 'SELECT id FROM "user" WHERE email = $1', "coach@example.com"
     )
-    (organization,) = await execute(
+    (organization,) = await fetch(
         database_url, "SELECT id FROM organization WHERE slug = 'hillcrest-college'"
     )
     refs = {
@@ -420,7 +421,7 @@ async def test_read_only_studio_changes_nothing(database_url: str, make_client) 
     client = await make_client(create_studio(read_only=True))
     assert (await login(client, ADMIN, DEVELOPMENT_PASSWORD)).status_code == 200
     assert (await client.get("/api/tables/organization/")).status_code == 200
-    (organization,) = await execute(
+    (organization,) = await fetch(
         database_url, "SELECT id FROM organization WHERE slug = 'hillcrest-college'"
     )
     for table in (table._meta.tablename for table in ALL_TABLES):
@@ -435,7 +436,7 @@ async def test_read_only_studio_changes_nothing(database_url: str, make_client) 
         f"/api/tables/organization/{organization['id']}/", headers=csrf(client)
     )
     assert (patch.status_code, delete.status_code) == (405, 405)
-    (row,) = await execute(
+    (row,) = await fetch(
         database_url, "SELECT name FROM organization WHERE id = $1", organization["id"]
     )
     assert row["name"] == "Hillcrest College"

@@ -18,14 +18,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from orgschema.bootstrap import bootstrap_first_admin
 from orgschema.seeding import DEVELOPMENT_PASSWORD, seed
 from orgschema.settings import Settings
+from tests.databases import fetch
 from tests.security.studio_routes import plant_secrets
-from tests.test_studio_cli import Served, serve
+from tests.serving import Served, serve
 
 try:
     from playwright.async_api import expect
@@ -119,14 +119,6 @@ async def people(database_url: str, clean_tables: None) -> str:
     )
     await seed("test")
     return database_url
-
-
-async def fetch(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def sign_in(page: Any, studio_url: str, email: str, password: str) -> int:

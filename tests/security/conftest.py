@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import HARNESS
+from tests.better_auth_kit import HARNESS
 
 #: ``(script, *args)`` -> (exit code, the summary line); see password_reset.mjs.
 RunNode = Callable[..., tuple[int, dict[str, Any]]]

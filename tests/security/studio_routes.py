@@ -22,7 +22,8 @@ from starlette.routing import BaseRoute, Mount
 
 from orgschema.studio import engine_pool
 from orgschema.tables import ALL_TABLES
-from tests.studio_kit import ISSUE_SECRETS, TEACHER, csrf, execute
+from tests.databases import fetch
+from tests.studio_kit import ISSUE_SECRETS, TEACHER, csrf
 
 TABLES = {table._meta.tablename: table for table in ALL_TABLES}
 
@@ -137,15 +138,15 @@ async def plant_secrets(url: str) -> Planted:
             "hashed",
         )
     }
-    (user,) = await execute(url, 'SELECT id FROM "user" WHERE email = $1', TEACHER)
-    await execute(
+    (user,) = await fetch(url, 'SELECT id FROM "user" WHERE email = $1', TEACHER)
+    await fetch(
         url,
         'UPDATE account SET "accessToken" = $1, "refreshToken" = $2, "idToken" = $3',
         values["access"],
         values["refresh"],
         values["id"],
     )
-    await execute(
+    await fetch(
         url,
         'INSERT INTO session (id, "expiresAt", token, "updatedAt", "userId") '
         "VALUES ('planted-session', now() + interval '1 day', $1, now(), $2)",
@@ -161,7 +162,7 @@ async def plant_secrets(url: str) -> Planted:
         "hashed": values["hashed"],  # storeIdentifier: "hashed" keeps no prefix at all
     }
     for name, identifier in identifiers.items():
-        await execute(
+        await fetch(
             url,
             'INSERT INTO verification (id, identifier, value, "expiresAt") '
             "VALUES ($1, $2, $3, now() + interval '1 hour')",
@@ -169,7 +170,7 @@ async def plant_secrets(url: str) -> Planted:
             identifier,
             values["value"],
         )
-    for number, row in enumerate(await execute(url, "SELECT password FROM account")):
+    for number, row in enumerate(await fetch(url, "SELECT password FROM account")):
         values[f"hash{number}"] = row["password"]
     return Planted(values)
 
@@ -179,7 +180,7 @@ async def secret_columns_now(url: str) -> dict[str, list[tuple[object, ...]]]:
     found: dict[str, list[tuple[object, ...]]] = {}
     for table in sorted({table for table, _column in ISSUE_SECRETS}):
         columns = ", ".join(f'"{column}"' for t, column in sorted(ISSUE_SECRETS) if t == table)
-        rows = await execute(url, f'SELECT id, {columns} FROM "{table}" ORDER BY id')
+        rows = await fetch(url, f'SELECT id, {columns} FROM "{table}" ORDER BY id')
         found[table] = [tuple(row) for row in rows]
     return found
 
@@ -242,7 +243,7 @@ async def _probes(client: httpx.AsyncClient, url: str, fragments: Iterable[str])
     me = (await client.get("/api/user/")).json()["username"]
     own_rows = {
         str(value)
-        for row in await execute(
+        for row in await fetch(
             url,
             'SELECT u.id AS user_id, p.id AS profile_id FROM "user" u '
             "JOIN profile p ON p.user_id = u.id WHERE u.email = $1",

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from orgschema.studio import create_studio, engine_pool, serve_studio
-from tests.studio_kit import ADMIN, TEACHER, csrf, execute, login
+from tests.databases import fetch
+from tests.studio_kit import ADMIN, TEACHER, csrf, login
 
 pytestmark = pytest.mark.usefixtures("clean_tables", "clean_studio_logins", "seeded")
 
@@ -274,8 +275,8 @@ async def test_hostile_input_is_a_4xx_and_the_studio_stays_healthy(
         client = await make_client(app)
         if case.signed_in:
             assert (await login(client)).status_code == 200
-        (teacher,) = await execute(database_url, 'SELECT id FROM "user" WHERE email = $1', TEACHER)
-        before = await execute(database_url, 'SELECT * FROM "user" ORDER BY id')
+        (teacher,) = await fetch(database_url, 'SELECT id FROM "user" WHERE email = $1', TEACHER)
+        before = await fetch(database_url, 'SELECT * FROM "user" ORDER BY id')
         headers = {**JSON, **case.headers}
         if case is not CASES["csrf-token-missing"]:
             headers.update(csrf(client))
@@ -298,8 +299,8 @@ async def test_hostile_input_is_a_4xx_and_the_studio_stays_healthy(
         fresh = await make_client(app)
         assert (await login(fresh)).status_code == 200
         assert (await fresh.get(USER)).status_code == 200
-        assert await execute(database_url, 'SELECT * FROM "user" ORDER BY id') == before
-        assert await execute(database_url, "SELECT 1 FROM organization WHERE slug = 'huge'") == []
+        assert await fetch(database_url, 'SELECT * FROM "user" ORDER BY id') == before
+        assert await fetch(database_url, "SELECT 1 FROM organization WHERE slug = 'huge'") == []
 
 
 def test_there_are_at_least_forty_hostile_inputs() -> None:

@@ -20,7 +20,8 @@ from orgschema.secret_columns import (
     verification_kind_sql,
 )
 from orgschema.tables import ALL_TABLES
-from tests.studio_kit import ISSUE_SECRETS, execute
+from tests.databases import fetch
+from tests.studio_kit import ISSUE_SECRETS
 
 
 def test_the_declaration_is_the_issues_list_and_covers_every_flagged_column() -> None:
@@ -78,7 +79,7 @@ async def test_the_kind_is_the_same_in_python_and_in_sql(
     database_url: str, identifier: str | None, kind: str | None
 ) -> None:
     assert verification_kind(identifier) == kind
-    (row,) = await execute(
+    (row,) = await fetch(
         database_url, f"SELECT {verification_kind_sql('$1::text')} AS kind", identifier
     )
     assert row["kind"] == kind

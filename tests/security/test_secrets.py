@@ -18,6 +18,7 @@ from orgschema.secret_columns import (
     OTHER_KIND,
 )
 from orgschema.studio import create_studio
+from tests.databases import fetch
 from tests.security.studio_routes import (
     ROUTES,
     plant_secrets,
@@ -25,7 +26,7 @@ from tests.security.studio_routes import (
     secret_columns_now,
     walk,
 )
-from tests.studio_kit import TEACHER, csrf, execute, login
+from tests.studio_kit import TEACHER, csrf, login
 
 pytestmark = pytest.mark.usefixtures("clean_tables", "clean_studio_logins", "seeded")
 
@@ -127,9 +128,7 @@ async def test_a_verification_is_revoked_by_deleting_it_never_rewritten(
     )
     assert created.status_code == 405
     assert (await client.delete(path, headers=csrf(client))).status_code == 204
-    assert (
-        await execute(database_url, "SELECT 1 FROM verification WHERE id = 'planted-reset'") == []
-    )
+    assert await fetch(database_url, "SELECT 1 FROM verification WHERE id = 'planted-reset'") == []
 
 
 async def test_database_errors_show_and_log_no_secret(
@@ -144,7 +143,7 @@ async def test_database_errors_show_and_log_no_secret(
     planted = await plant_secrets(database_url)
     client = await make_client()
     await login(client)
-    (account,) = await execute(
+    (account,) = await fetch(
         database_url,
         'SELECT a.id FROM account a JOIN "user" u ON u.id = a."userId" WHERE u.email = $1',
         TEACHER,

@@ -16,7 +16,8 @@ import pytest
 
 from orgschema.seeding import DEVELOPMENT_PASSWORD
 from orgschema.studio import _access, create_studio
-from tests.studio_kit import ADMIN, Client, execute, login
+from tests.databases import fetch
+from tests.studio_kit import ADMIN, Client, login
 
 pytestmark = pytest.mark.usefixtures("clean_tables", "clean_studio_logins", "seeded")
 
@@ -31,7 +32,7 @@ async def signed_in(make_client, app: object | None = None) -> Client:  # type: 
 
 
 async def set_role(url: str, role: str, email: str = ADMIN) -> None:
-    await execute(
+    await fetch(
         url,
         'UPDATE profile SET role = $1 FROM "user" u WHERE profile.user_id = u.id AND u.email = $2',
         role,
@@ -40,7 +41,7 @@ async def set_role(url: str, role: str, email: str = ADMIN) -> None:
 
 
 async def studio_sessions(url: str) -> int:
-    (row,) = await execute(url, "SELECT count(*) AS n FROM sessions")
+    (row,) = await fetch(url, "SELECT count(*) AS n FROM sessions")
     return int(row["n"])
 
 
@@ -48,14 +49,14 @@ async def test_a_deleted_admins_cookie_never_works_for_a_new_user_with_that_emai
     database_url: str, make_client
 ) -> None:
     client = await signed_in(make_client)
-    await execute(database_url, 'DELETE FROM "user" WHERE email = $1', ADMIN)
+    await fetch(database_url, 'DELETE FROM "user" WHERE email = $1', ADMIN)
     assert (await client.get(USERS)).status_code == 401
-    await execute(
+    await fetch(
         database_url,
         "INSERT INTO \"user\" (id, name, email, \"emailVerified\") VALUES ('newcomer', 'N', $1, true)",
         ADMIN,
     )
-    await execute(
+    await fetch(
         database_url, "INSERT INTO profile (user_id, role) VALUES ('newcomer', 'platform_admin')"
     )
     assert (await client.get(USERS)).status_code == 401
@@ -67,14 +68,14 @@ async def test_the_cookie_is_refused_even_when_the_deletion_was_never_seen(
 ) -> None:
     client = await signed_in(make_client)
     # Deleted and replaced between two clicks: no request saw the deletion.
-    (admin,) = await execute(database_url, 'SELECT * FROM "user" WHERE email = $1', ADMIN)
-    await execute(database_url, 'DELETE FROM "user" WHERE email = $1', ADMIN)
-    await execute(
+    (admin,) = await fetch(database_url, 'SELECT * FROM "user" WHERE email = $1', ADMIN)
+    await fetch(database_url, 'DELETE FROM "user" WHERE email = $1', ADMIN)
+    await fetch(
         database_url,
         "INSERT INTO \"user\" (id, name, email, \"emailVerified\") VALUES ('newcomer', 'N', $1, true)",
         ADMIN,
     )
-    await execute(
+    await fetch(
         database_url, "INSERT INTO profile (user_id, role) VALUES ('newcomer', 'platform_admin')"
     )
     assert admin["id"] != "newcomer"
@@ -101,11 +102,11 @@ async def test_re_promoting_a_demoted_admin_does_not_revive_their_session(
 @pytest.mark.parametrize("back", [False, True], ids=["changed", "changed-and-back"])
 async def test_an_email_change_ends_the_session(database_url: str, make_client, back: bool) -> None:
     client = await signed_in(make_client)
-    await execute(
+    await fetch(
         database_url, "UPDATE \"user\" SET email = 'renamed@example.com' WHERE email = $1", ADMIN
     )
     if back:
-        await execute(
+        await fetch(
             database_url,
             "UPDATE \"user\" SET email = $1 WHERE email = 'renamed@example.com'",
             ADMIN,
@@ -118,7 +119,7 @@ async def test_an_admin_editing_their_own_email_in_the_studio_signs_in_again(
     database_url: str, make_client
 ) -> None:
     client = await signed_in(make_client)
-    (admin,) = await execute(database_url, 'SELECT id FROM "user" WHERE email = $1', ADMIN)
+    (admin,) = await fetch(database_url, 'SELECT id FROM "user" WHERE email = $1', ADMIN)
     from tests.studio_kit import csrf
 
     renamed = await client.patch(
@@ -147,7 +148,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 async def expiry(url: str) -> datetime:
-    (row,) = await execute(url, "SELECT expiry_date FROM sessions")
+    (row,) = await fetch(url, "SELECT expiry_date FROM sessions")
     value: datetime = row["expiry_date"]
     return value
 
@@ -197,11 +198,9 @@ async def test_however_busy_a_session_ends_at_its_maximum(make_client, clock: Cl
 @pytest.mark.parametrize(
     "change",
     [
-        lambda url: execute(url, "UPDATE profile SET updated_at = now()"),
-        lambda url: execute(url, "UPDATE profile SET organization_id = NULL"),
-        lambda url: execute(
-            url, "UPDATE \"user\" SET name = 'Ada A. Admin' WHERE email = $1", ADMIN
-        ),
+        lambda url: fetch(url, "UPDATE profile SET updated_at = now()"),
+        lambda url: fetch(url, "UPDATE profile SET organization_id = NULL"),
+        lambda url: fetch(url, "UPDATE \"user\" SET name = 'Ada A. Admin' WHERE email = $1", ADMIN),
     ],
     ids=["profile-touched", "profile-moved-organization", "user-renamed"],
 )

@@ -14,9 +14,10 @@ from __future__ import annotations
 import pytest
 
 from orgschema.studio import create_studio
+from tests.databases import fetch
 from tests.security.conftest import RunNode
 from tests.security.studio_routes import Planted, walk
-from tests.studio_kit import TEACHER, execute, login
+from tests.studio_kit import TEACHER, login
 
 pytestmark = [
     pytest.mark.better_auth,
@@ -33,7 +34,7 @@ async def test_a_reset_token_is_findable_through_no_studio_route(
     code, requested = better_auth("password_reset.mjs", "request-reset", TEACHER)
     assert code == 0, requested
     token = requested["mailedToken"]
-    (row,) = await execute(
+    (row,) = await fetch(
         database_url, "SELECT identifier FROM verification WHERE identifier LIKE 'reset-password:%'"
     )
     assert row["identifier"] == f"reset-password:{token}"

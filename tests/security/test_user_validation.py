@@ -26,9 +26,10 @@ from orgschema import (
 from orgschema.roles import Role
 from orgschema.seeding import FixtureUser, seed
 from orgschema.validation import normalise_email, normalise_name
-from tests.conftest import HARNESS
+from tests.better_auth_kit import HARNESS
+from tests.databases import fetch
 from tests.rows import row_counts
-from tests.studio_kit import TEACHER, create_row, csrf, execute, login
+from tests.studio_kit import TEACHER, create_row, csrf, login
 
 pytestmark = pytest.mark.usefixtures("clean_tables", "clean_studio_logins")
 
@@ -93,7 +94,7 @@ async def test_a_bad_email_is_refused_by_every_door(
     created = await create_row(
         client, "user", {"email": email, "name": "N", "emailVerified": False}
     )
-    (teacher,) = await execute(database_url, 'SELECT id FROM "user" WHERE email = $1', TEACHER)
+    (teacher,) = await fetch(database_url, 'SELECT id FROM "user" WHERE email = $1', TEACHER)
     patched = await client.patch(
         f"/api/tables/user/{teacher['id']}/", json={"email": email}, headers=csrf(client)
     )
@@ -106,9 +107,9 @@ async def test_a_bad_email_is_refused_by_every_door(
         assert problem["loc"] == ["body", "email"]
         assert problem["msg"] == str(direct.value)
     assert (await row_counts(database_url))["user"] == len(seeding.FIXTURE_USERS)
-    assert (await execute(database_url, 'SELECT email FROM "user" WHERE id = $1', teacher["id"]))[
-        0
-    ]["email"] == TEACHER
+    assert (await fetch(database_url, 'SELECT email FROM "user" WHERE id = $1', teacher["id"]))[0][
+        "email"
+    ] == TEACHER
 
 
 @pytest.mark.parametrize(("given", "stored"), GOOD_EMAILS.items())
@@ -124,7 +125,7 @@ async def test_a_good_email_is_stored_the_same_by_every_door(
         settings=Settings(environment="test"),
     )
     assert report.email == stored
-    await execute(database_url, 'DELETE FROM "user"')
+    await fetch(database_url, 'DELETE FROM "user"')
     await seed("test")
     client = await make_client()
     await login(client)
@@ -132,7 +133,7 @@ async def test_a_good_email_is_stored_the_same_by_every_door(
         client, "user", {"email": given, "name": "N", "emailVerified": False}
     )
     assert created.status_code == 201, created.text
-    (row,) = await execute(
+    (row,) = await fetch(
         database_url, 'SELECT email FROM "user" WHERE id = $1', created.json()[0]["id"]
     )
     assert row["email"] == stored
@@ -165,7 +166,7 @@ async def test_a_bad_name_is_refused_by_every_door(
         response = await create_row(client, table, values)
         assert response.status_code == 422, (table, response.text)
         assert response.json()["detail"][0]["msg"] == str(direct.value)
-    assert await execute(database_url, "SELECT 1 FROM organization WHERE slug = 'some-slug'") == []
+    assert await fetch(database_url, "SELECT 1 FROM organization WHERE slug = 'some-slug'") == []
 
 
 async def test_names_and_slugs_are_checked_before_the_database(make_client) -> None:
