@@ -16,13 +16,14 @@ import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 
 from orgschema.errors import ConfigurationError, DatabaseUnavailable
-from orgschema.settings import Settings, mask_password
+from orgschema.settings import DEFAULT_CONNECT_TIMEOUT, Settings, mask_password
 
 #: The database created on the embedded server for development.
 EMBEDDED_DATABASE = "orgschema"
 
-#: Seconds to wait for a server before saying it cannot be reached.
-CONNECT_TIMEOUT = 10.0
+#: Seconds to wait for a server before saying it cannot be reached
+#: (``ORGSCHEMA_CONNECT_TIMEOUT`` sets another).
+CONNECT_TIMEOUT = DEFAULT_CONNECT_TIMEOUT
 
 
 def resolve_database_url(settings: Settings | None = None) -> str:
@@ -56,11 +57,12 @@ class QuietPostgresEngine(PostgresEngine):
 def create_engine(settings: Settings | None = None) -> PostgresEngine:
     """A Piccolo engine for the configured database (see :func:`resolve_database_url`).
 
-    Connections made through it wait at most :data:`CONNECT_TIMEOUT` seconds.
+    Connections made through it wait at most ``ORGSCHEMA_CONNECT_TIMEOUT``
+    seconds, by default :data:`CONNECT_TIMEOUT`.
     """
-    return QuietPostgresEngine(
-        config={"dsn": resolve_database_url(settings), "timeout": CONNECT_TIMEOUT}
-    )
+    settings = settings or Settings.from_env()
+    timeout = settings.connect_timeout or CONNECT_TIMEOUT
+    return QuietPostgresEngine(config={"dsn": resolve_database_url(settings), "timeout": timeout})
 
 
 def with_database(url: str, database: str) -> str:

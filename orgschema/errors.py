@@ -20,7 +20,12 @@ one reaches HTTP)::
     │   ├── AppliedMigrationModified     exit 5   an applied migration's file was edited
     │   ├── UnknownAppliedMigration      exit 5   the ledger lists a migration no app ships
     │   ├── SchemaDriftError             exit 5   tables and migrations, or database and migrations, differ
-    │   └── MigrationFailed              exit 6   a migration raised; rolled back, not recorded
+    │   ├── MigrationFailed              exit 6   a migration raised; rolled back, not recorded
+    │   ├── MigrationBlocked             exit 9   other sessions held a table's lock through every retry
+    │   ├── PoolerRefused                exit 10  the connection goes through a transaction-mode pooler
+    │   ├── ReadOnlyRefused              exit 11  a read-only standby (or read-only database) cannot migrate
+    │   ├── MigrationConnectionLost      exit 12  the connection died mid-run (failover, restart)
+    │   └── BaselineRequired             exit 13  tables exist without migration history: adopt with --baseline
     ├── EnvironmentRefused               exit 7   seeding in staging/production, or an unknown environment
     └── BootstrapError                   exit 8
         ├── AlreadyBootstrapped          exit 8   a platform admin exists (HTTP 409)
@@ -142,6 +147,51 @@ class MigrationFailed(MigrationError):
     """A migration raised; its transaction was rolled back and it is not recorded."""
 
     exit_code = 6
+
+
+class MigrationBlocked(MigrationError):
+    """A migration could not take its locks within the DDL lock timeout, on every attempt.
+
+    Each attempt was rolled back, so nothing of that migration is applied.
+    ``blocking_pids`` are the sessions that held the locks it waited for.
+    """
+
+    exit_code = 9
+
+    def __init__(self, message: str, *, blocking_pids: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.blocking_pids = blocking_pids
+
+
+class PoolerRefused(MigrationError):
+    """The migrator's connection is not one server session (a transaction-mode pooler).
+
+    Its advisory lock would not hold there, so nothing was locked or applied.
+    """
+
+    exit_code = 10
+
+
+class ReadOnlyRefused(MigrationError):
+    """The database is a read-only standby, or read-only; nothing can be migrated there."""
+
+    exit_code = 11
+
+
+class MigrationConnectionLost(MigrationError):
+    """The migrator's connection was lost mid-run (a failover, a restart, a terminated session)."""
+
+    exit_code = 12
+
+
+class BaselineRequired(MigrationError):
+    """Tables of registered apps exist but their migrations were never recorded.
+
+    The database was created some other way (the original Drizzle stack, say):
+    adopt it with ``orgschema migrate --baseline``; nothing was applied.
+    """
+
+    exit_code = 13
 
 
 class EnvironmentRefused(OrgschemaError):

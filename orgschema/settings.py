@@ -8,6 +8,7 @@ import time.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -25,6 +26,31 @@ DEFAULT_LOCK_TIMEOUT = 60.0
 
 #: Better-auth's cookie prefix unless its ``advanced.cookiePrefix`` says otherwise.
 DEFAULT_AUTH_COOKIE_PREFIX = "better-auth"
+
+#: Seconds a migration's statement may wait for a table lock before its
+#: transaction is rolled back and retried (PostgreSQL's ``lock_timeout``).
+DEFAULT_DDL_LOCK_TIMEOUT = 5.0
+
+#: How many times a migration that timed out on a lock is tried again.
+DEFAULT_DDL_RETRIES = 4
+
+#: Seconds to wait for a server before saying it cannot be reached.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+#: The longest PostgreSQL accepts for its millisecond settings (INT_MAX ms).
+MAX_TIMEOUT_SECONDS = 2147483.647
+
+MAX_DDL_RETRIES = 100
+
+# Each timeout: how the message names it (its CLI option and variable), and
+# whether 0 is allowed (0 is "no limit" to PostgreSQL, "do not wait" for the
+# migrator's lock).
+_TIMEOUTS = {
+    "lock_timeout": ("--lock-timeout / ORGSCHEMA_LOCK_TIMEOUT", True),
+    "ddl_lock_timeout": ("--ddl-lock-timeout / ORGSCHEMA_DDL_LOCK_TIMEOUT", True),
+    "statement_timeout": ("--statement-timeout / ORGSCHEMA_STATEMENT_TIMEOUT", True),
+    "connect_timeout": ("ORGSCHEMA_CONNECT_TIMEOUT", False),
+}
 
 _POSTGRES_SCHEMES = ("postgres", "postgresql")
 
@@ -71,6 +97,17 @@ class Settings:
     :param setup_allow_without_token: ``ORGSCHEMA_SETUP_ALLOW_WITHOUT_TOKEN``:
         serve the first-run endpoint without ``SETUP_TOKEN`` even outside
         development and test (where it otherwise refuses with 503).
+    :param ddl_lock_timeout: Seconds each migration statement may wait for a
+        table lock (PostgreSQL's ``lock_timeout``; 0 waits without limit).
+    :param ddl_retries: How many times a migration that timed out on a lock
+        is retried (with backoff and jitter) before the run gives up.
+    :param statement_timeout: Seconds any one migration statement may run
+        (PostgreSQL's ``statement_timeout``); ``None`` leaves the server's.
+    :param connect_timeout: Seconds to wait for the server when connecting;
+        ``None`` means the engine's own setting, else 10.
+
+    Every timeout must be a finite number of seconds within PostgreSQL's
+    range (0 to 2147483.647); anything else raises ``ConfigurationError``.
 
     Its ``repr`` masks the passwords in the URLs and leaves the secrets out,
     so settings can be logged.
@@ -88,15 +125,29 @@ class Settings:
     auth_cookie_prefix: str = DEFAULT_AUTH_COOKIE_PREFIX
     auth_accept_unsigned_bearer: bool = False
     setup_allow_without_token: bool = False
+    ddl_lock_timeout: float = DEFAULT_DDL_LOCK_TIMEOUT
+    ddl_retries: int = DEFAULT_DDL_RETRIES
+    statement_timeout: float | None = None
+    connect_timeout: float | None = None
 
     def __post_init__(self) -> None:
         for url in (self.database_url, self.migration_database_url):
             if url is not None:
                 validate_database_url(url)
         _validate_auth(self)
-        if self.lock_timeout < 0:
+        for name, (label, zero_allowed) in _TIMEOUTS.items():
+            value = getattr(self, name)
+            if value is not None:
+                _check_seconds(label, value, zero_allowed=zero_allowed)
+        retries = self.ddl_retries
+        if (
+            isinstance(retries, bool)
+            or not isinstance(retries, int)
+            or not 0 <= retries <= MAX_DDL_RETRIES
+        ):
             raise ConfigurationError(
-                f"lock timeout must be zero or more seconds, not {self.lock_timeout}"
+                f"--ddl-retries / ORGSCHEMA_DDL_RETRIES must be a whole number from 0 to "
+                f"{MAX_DDL_RETRIES}, not {retries!r}"
             )
 
     def __repr__(self) -> str:
@@ -116,14 +167,16 @@ class Settings:
         ``APP_ENV``/``NODE_ENV``, ``SETUP_TOKEN``, ``ORGSCHEMA_EMBEDDED_DIR``,
         ``ORGSCHEMA_LOCK_TIMEOUT``, ``ORGSCHEMA_ADMIN_PASSWORD``,
         ``BETTER_AUTH_SECRET``/``AUTH_SECRET``, ``BETTER_AUTH_SECRETS``,
-        ``ORGSCHEMA_AUTH_COOKIE_PREFIX``, ``ORGSCHEMA_AUTH_UNSIGNED_BEARER`` and
-        ``ORGSCHEMA_SETUP_ALLOW_WITHOUT_TOKEN``.
+        ``ORGSCHEMA_AUTH_COOKIE_PREFIX``, ``ORGSCHEMA_AUTH_UNSIGNED_BEARER``,
+        ``ORGSCHEMA_SETUP_ALLOW_WITHOUT_TOKEN``, ``ORGSCHEMA_DDL_LOCK_TIMEOUT``,
+        ``ORGSCHEMA_DDL_RETRIES``, ``ORGSCHEMA_STATEMENT_TIMEOUT`` and
+        ``ORGSCHEMA_CONNECT_TIMEOUT``.
 
         A variable set to the empty string counts as unset.
 
         :param environ: The mapping to read; defaults to ``os.environ``.
         :raises ConfigurationError: ``DATABASE_URL`` is not a PostgreSQL URI,
-            ``ORGSCHEMA_LOCK_TIMEOUT`` is not a number, ``BETTER_AUTH_SECRETS``
+            a timeout or retry count is not a number in range, ``BETTER_AUTH_SECRETS``
             is not ``version:secret,...``, the cookie prefix is not a cookie
             name, or ``ORGSCHEMA_AUTH_UNSIGNED_BEARER`` or
             ``ORGSCHEMA_SETUP_ALLOW_WITHOUT_TOKEN`` is not a yes or a no.
@@ -131,12 +184,12 @@ class Settings:
         """
         env = os.environ if environ is None else environ
         embedded_dir = env.get("ORGSCHEMA_EMBEDDED_DIR")
-        lock_timeout = env.get("ORGSCHEMA_LOCK_TIMEOUT")
+        retries = env.get("ORGSCHEMA_DDL_RETRIES")
         try:
-            timeout = float(lock_timeout) if lock_timeout else DEFAULT_LOCK_TIMEOUT
+            ddl_retries = int(retries) if retries else DEFAULT_DDL_RETRIES
         except ValueError as exc:
             raise ConfigurationError(
-                f"ORGSCHEMA_LOCK_TIMEOUT must be a number of seconds, not {lock_timeout!r}"
+                f"ORGSCHEMA_DDL_RETRIES must be a whole number, not {retries!r}"
             ) from exc
         return cls(
             database_url=env.get("DATABASE_URL") or None,
@@ -144,7 +197,7 @@ class Settings:
             migration_database_url=env.get("MIGRATION_DATABASE_URL") or None,
             environment=env.get("APP_ENV") or env.get("NODE_ENV") or None,
             setup_token=env.get("SETUP_TOKEN") or None,
-            lock_timeout=timeout,
+            lock_timeout=_or(_seconds_from(env, "ORGSCHEMA_LOCK_TIMEOUT"), DEFAULT_LOCK_TIMEOUT),
             admin_password=env.get("ORGSCHEMA_ADMIN_PASSWORD") or None,
             # Better-auth's own variables and precedence, so that both services
             # can share one environment.
@@ -159,6 +212,12 @@ class Settings:
                 "ORGSCHEMA_SETUP_ALLOW_WITHOUT_TOKEN",
                 env.get("ORGSCHEMA_SETUP_ALLOW_WITHOUT_TOKEN"),
             ),
+            ddl_lock_timeout=_or(
+                _seconds_from(env, "ORGSCHEMA_DDL_LOCK_TIMEOUT"), DEFAULT_DDL_LOCK_TIMEOUT
+            ),
+            ddl_retries=ddl_retries,
+            statement_timeout=_seconds_from(env, "ORGSCHEMA_STATEMENT_TIMEOUT"),
+            connect_timeout=_seconds_from(env, "ORGSCHEMA_CONNECT_TIMEOUT"),
         )
 
 
@@ -237,6 +296,47 @@ def _flag(name: str, value: str | None) -> bool:
     if value.strip().lower() in _FALSE:
         return False
     raise ConfigurationError(f"{name} must be 1 or 0 (true or false), not {value!r}")
+
+
+def _seconds_from(env: Mapping[str, str], name: str) -> float | None:
+    """The number of seconds variable ``name`` holds (``None`` when unset); range-checked later."""
+    value = env.get(name)
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number of seconds, not {value!r}") from exc
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def _check_seconds(label: str, value: float, *, zero_allowed: bool) -> None:
+    """Refuse a timeout PostgreSQL (or common sense) would not take: inf, nan, negative, too big."""
+    low = "from 0" if zero_allowed else "above 0"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not zero_allowed)
+        or value > MAX_TIMEOUT_SECONDS
+    ):
+        raise ConfigurationError(
+            f"{label} must be a number of seconds {low} up to {MAX_TIMEOUT_SECONDS} "
+            f"(PostgreSQL's limit), not {value!r}"
+        )
+
+
+def milliseconds(seconds: float) -> int:
+    """``seconds`` as whole milliseconds for a PostgreSQL setting, never rounded down to 0.
+
+    PostgreSQL reads 0 as "no limit", so a positive value of less than a
+    millisecond becomes 1.
+    """
+    return math.ceil(seconds * 1000) if seconds > 0 else 0
 
 
 def validate_database_url(url: str) -> None:

@@ -57,3 +57,41 @@ def test_admin_password_comes_from_the_environment_and_is_never_shown() -> None:
     assert settings.admin_password == "correct horse battery"
     assert "correct horse" not in repr(settings) and "correct horse" not in str(settings)
     assert Settings.from_env({"ORGSCHEMA_ADMIN_PASSWORD": ""}).admin_password is None
+
+
+def test_migration_timeouts_and_retries_come_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "ORGSCHEMA_LOCK_TIMEOUT": "0",
+            "ORGSCHEMA_DDL_LOCK_TIMEOUT": "2.5",
+            "ORGSCHEMA_DDL_RETRIES": "7",
+            "ORGSCHEMA_STATEMENT_TIMEOUT": "600",
+            "ORGSCHEMA_CONNECT_TIMEOUT": "3",
+        }
+    )
+    assert (settings.lock_timeout, settings.ddl_lock_timeout, settings.ddl_retries) == (0, 2.5, 7)
+    assert (settings.statement_timeout, settings.connect_timeout) == (600, 3)
+    defaults = Settings.from_env({})
+    assert (defaults.lock_timeout, defaults.ddl_lock_timeout, defaults.ddl_retries) == (60, 5, 4)
+    assert (defaults.statement_timeout, defaults.connect_timeout) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["lock_timeout", "ddl_lock_timeout", "statement_timeout", "connect_timeout"],
+)
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -1.0, 2147483.648, True])
+def test_timeouts_out_of_postgresqls_range_are_refused(field: str, value: float) -> None:
+    with pytest.raises(ConfigurationError, match="must be a number of seconds") as raised:
+        Settings(**{field: value})  # type: ignore[arg-type]
+    assert raised.value.exit_code == 3
+
+
+def test_the_largest_timeout_postgresql_takes_is_accepted() -> None:
+    assert Settings(ddl_lock_timeout=2147483.647).ddl_lock_timeout == 2147483.647
+
+
+@pytest.mark.parametrize("value", [-1, 101, 2.5, True])
+def test_bad_retry_counts_are_refused(value: object) -> None:
+    with pytest.raises(ConfigurationError, match="--ddl-retries"):
+        Settings(ddl_retries=value)  # type: ignore[arg-type]
