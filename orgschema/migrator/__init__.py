@@ -49,6 +49,7 @@ from orgschema.migrator.reports import (
     MigrationReport,
     MigrationState,
     StatusReport,
+    UntrackedTables,
 )
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "MigrationState",
     "ShippedMigration",
     "StatusReport",
+    "UntrackedTables",
     "check_migrations",
     "migrate",
     "migration_status",

@@ -11,10 +11,10 @@ import difflib
 import functools
 import importlib.metadata
 import logging
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 from piccolo.apps.migrations.tables import Migration
@@ -53,8 +53,6 @@ class Ledgers:
     ran: Mapping[tuple[str, str], datetime | None]
     #: (app, id) -> the sha256 recorded when it was applied or adopted.
     checksums: Mapping[tuple[str, str], str]
-    #: (app, id) -> the file's source as it was applied.
-    sources: Mapping[tuple[str, str], str]
     #: Whether Piccolo's ledger and orgschema's exist.
     exist: tuple[bool, bool] = (True, True)
 
@@ -74,11 +72,7 @@ class Ledgers:
     def without(self, keys: Iterable[tuple[str, str]]) -> Ledgers:
         """These ledgers with the checksum rows of ``keys`` forgotten."""
         gone = set(keys)
-        return replace(
-            self,
-            checksums={k: v for k, v in self.checksums.items() if k not in gone},
-            sources={k: v for k, v in self.sources.items() if k not in gone},
-        )
+        return replace(self, checksums={k: v for k, v in self.checksums.items() if k not in gone})
 
     def unknown(
         self, shipped: Iterable[ShippedMigration], configs: Iterable[AppConfig]
@@ -89,31 +83,46 @@ class Ledgers:
         return sorted(key for key in self.ran if key[0] in apps and key not in known)
 
 
-async def exist(conn: asyncpg.Connection) -> tuple[bool, bool]:
-    """Whether Piccolo's ledger and orgschema's exist."""
-    row = await conn.fetchrow(
-        f"SELECT to_regclass('migration') IS NOT NULL, to_regclass('{LEDGER_TABLE}') IS NOT NULL"
-    )
-    return (bool(row[0]), bool(row[1])) if row else (False, False)
+#: Whether Piccolo's ledger and orgschema's exist, as SQL expressions.
+EXIST_SQL = f"to_regclass('migration') IS NOT NULL, to_regclass('{LEDGER_TABLE}') IS NOT NULL"
 
 
-async def read(conn: asyncpg.Connection, exists: tuple[bool, bool] | None = None) -> Ledgers:
-    """Both ledgers' rows (empty for a ledger that does not exist)."""
-    piccolo, ours = exists or await exist(conn)
+async def read(conn: asyncpg.Connection, exist: tuple[bool, bool]) -> Ledgers:
+    """Both ledgers' rows (none for a ledger that does not exist).
+
+    Not the sources: only the diff of an edited file needs one (see :func:`verify`).
+
+    :param exist: Whether each ledger exists (from :data:`EXIST_SQL`).
+    """
+    piccolo, ours = exist
     ran: dict[tuple[str, str], datetime | None] = {}
     checksums: dict[tuple[str, str], str] = {}
-    sources: dict[tuple[str, str], str] = {}
-    if piccolo:
+    if piccolo and ours:
+        # Both in one round trip; a checksum row whose Piccolo row is gone
+        # (rolled back by Piccolo) comes with no ran_on.
+        rows = await conn.fetch(
+            f"""
+            SELECT coalesce(m.app_name, o.app_name) AS app_name,
+                   coalesce(m.name, o.migration_id) AS name,
+                   m.id IS NOT NULL AS ran, m.ran_on, o.sha256
+            FROM migration m
+            FULL JOIN {LEDGER_TABLE} o ON o.app_name = m.app_name AND o.migration_id = m.name
+            ORDER BY m.id
+            """
+        )
+        for row in rows:
+            key = (row["app_name"], row["name"])
+            if row["ran"]:
+                ran[key] = row["ran_on"]
+            if row["sha256"] is not None:
+                checksums[key] = row["sha256"]
+    elif piccolo:
         for row in await conn.fetch("SELECT app_name, name, ran_on FROM migration ORDER BY id"):
             ran[(row["app_name"], row["name"])] = row["ran_on"]
-    if ours:
-        for row in await conn.fetch(
-            f"SELECT app_name, migration_id, sha256, source FROM {LEDGER_TABLE}"
-        ):
-            key = (row["app_name"], row["migration_id"])
-            checksums[key] = row["sha256"]
-            sources[key] = row["source"]
-    return Ledgers(ran=ran, checksums=checksums, sources=sources, exist=(piccolo, ours))
+    elif ours:
+        for row in await conn.fetch(f"SELECT app_name, migration_id, sha256 FROM {LEDGER_TABLE}"):
+            checksums[(row["app_name"], row["migration_id"])] = row["sha256"]
+    return Ledgers(ran=ran, checksums=checksums, exist=(piccolo, ours))
 
 
 async def create(conn: asyncpg.Connection, exists: tuple[bool, bool]) -> None:
@@ -121,11 +130,11 @@ async def create(conn: asyncpg.Connection, exists: tuple[bool, bool]) -> None:
     # Under the advisory lock: concurrent CREATE TABLE IF NOT EXISTS of the
     # same table can fail on the catalog's unique index.
     piccolo, ours = exists
-    if not piccolo:
-        for ddl in Migration.create_table(if_not_exists=True).ddl:
-            await conn.execute(ddl)
+    ddl = [] if piccolo else list(Migration.create_table(if_not_exists=True).ddl)
     if not ours:
-        await conn.execute(_LEDGER_DDL)
+        ddl.append(_LEDGER_DDL)
+    if ddl:
+        await conn.execute(";\n".join(ddl))
 
 
 async def forget(conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> None:
@@ -145,8 +154,11 @@ async def forget(conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> N
     logger.info("forgot the checksums of %d migration(s) rolled back by Piccolo", len(keys))
 
 
-def verify(
-    unknown: Sequence[tuple[str, str]], edited: Sequence[ShippedMigration], recorded: Ledgers
+async def verify(
+    conn: asyncpg.Connection,
+    unknown: Sequence[tuple[str, str]],
+    edited: Sequence[ShippedMigration],
+    recorded: Ledgers,
 ) -> None:
     """Refuse, before anything runs, when an applied migration is edited or unknown.
 
@@ -161,11 +173,20 @@ def verify(
             "never delete an applied migration"
         )
     if edited:
+        sources = {
+            (row["app_name"], row["migration_id"]): row["source"]
+            for row in await conn.fetch(
+                f"SELECT app_name, migration_id, source FROM {LEDGER_TABLE} "
+                "WHERE (app_name, migration_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+                [m.app_name for m in edited],
+                [m.migration_id for m in edited],
+            )
+        }
         diffs = []
         for m in edited:
             key = (m.app_name, m.migration_id)
             diff = difflib.unified_diff(
-                recorded.sources[key].splitlines(keepends=True),
+                sources[key].splitlines(keepends=True),
                 m.source.splitlines(keepends=True),
                 fromfile=f"{m.path.name} (as applied, sha256 {recorded.checksums[key][:12]})",
                 tofile=f"{m.path.name} (now, sha256 {m.sha256[:12]})",
@@ -179,21 +200,56 @@ def verify(
         )
 
 
-_INSERT_OURS = f"""
-    INSERT INTO {LEDGER_TABLE}
-        (app_name, migration_id, file_name, sha256, source, sql, duration_ms,
-         orgschema_version, how)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-"""
+#: ``duration_ms`` of a migration recorded in its own transaction: how long
+#: that transaction has run on the server, up to the ledger write.
+SINCE_BEGIN = "extract(epoch FROM clock_timestamp() - now()) * 1000"
 
-# Both ledgers' rows in one round trip. Piccolo's own rows carry naive local
-# time, as its TimestampNow default does.
-_INSERT_BOTH = f"""
-    WITH piccolo AS (
-        INSERT INTO migration (name, app_name, ran_on) VALUES ($2, $1, $10)
-    )
-    {_INSERT_OURS}
-"""
+
+def rows_sql(
+    migrations: Sequence[ShippedMigration],
+    *,
+    how: str,
+    sql: str | None = None,
+    duration_ms: str = "NULL",
+    piccolo_row: bool = False,
+) -> str:
+    """The ledger rows of ``migrations`` as one SQL script (``how``: applied, adopted, baseline).
+
+    Literals rather than parameters, so that the rows can travel in one
+    round trip with the migration's own statements and its ``COMMIT``; text is
+    dollar-quoted with a tag that does not occur in it, so nothing in a
+    source file can end the literal.
+
+    :param duration_ms: A SQL expression (:data:`SINCE_BEGIN`, a number, ``NULL``).
+    :param piccolo_row: Also write Piccolo's ``migration`` row.
+    """
+    statements = []
+    for m in migrations:
+        values = ", ".join(
+            [
+                _text(m.app_name),
+                _text(m.migration_id),
+                _text(m.path.name),
+                _text(m.sha256),
+                _text(m.source),
+                _text(sql),
+                duration_ms,
+                _text(_version()),
+                _text(how),
+            ]
+        )
+        statements.append(
+            f"INSERT INTO {LEDGER_TABLE} (app_name, migration_id, file_name, sha256, source, "
+            f"sql, duration_ms, orgschema_version, how) VALUES ({values})"
+        )
+        if piccolo_row:
+            # Piccolo's own rows carry naive local time, as its TimestampNow default does.
+            statements.append(
+                "INSERT INTO migration (name, app_name, ran_on) VALUES "
+                f"({_text(m.migration_id)}, {_text(m.app_name)}, "
+                f"{_text(datetime.now().isoformat())}::timestamp)"
+            )
+    return ";\n".join(statements)
 
 
 async def record(
@@ -201,27 +257,20 @@ async def record(
     migrations: Sequence[ShippedMigration],
     *,
     how: str,
-    sql: str | None = None,
-    seconds: float | None = None,
     piccolo_row: bool = False,
 ) -> None:
-    """Write the ledger rows of ``migrations`` (``how``: applied, adopted or baseline)."""
-    for m in migrations:
-        args: list[Any] = [
-            m.app_name,
-            m.migration_id,
-            m.path.name,
-            m.sha256,
-            m.source,
-            sql,
-            None if seconds is None else seconds * 1000,
-            _version(),
-            how,
-        ]
-        if piccolo_row:
-            await conn.execute(_INSERT_BOTH, *args, datetime.now())
-        else:
-            await conn.execute(_INSERT_OURS, *args)
+    """Write the ledger rows of ``migrations`` applied or adopted earlier, in one round trip."""
+    if migrations:
+        await conn.execute(rows_sql(migrations, how=how, piccolo_row=piccolo_row))
+
+
+def _text(value: str | None) -> str:
+    if value is None:
+        return "NULL"
+    tag = "orgschema"
+    while tag in value:
+        tag = f"orgschema_{secrets.token_hex(8)}"
+    return f"${tag}${value}${tag}$"
 
 
 @functools.cache

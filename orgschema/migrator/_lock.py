@@ -1,9 +1,18 @@
-"""One migrator at a time: the session-level advisory lock every run holds."""
+"""One migrator at a time: the session-level advisory lock every run holds.
+
+Waiters poll ``pg_try_advisory_lock`` between short sleeps instead of blocking
+in ``pg_advisory_lock``: between polls a waiter's session is idle, outside any
+transaction, so a killed waiter leaves nothing behind at once (an idle backend
+sees its client go), and a ``CREATE INDEX CONCURRENTLY`` in the holder's run
+never waits for a waiter's snapshot. The price is that waiters are not served
+in arrival order, which no caller relies on: they all find nothing pending.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import math
+import secrets
 import time
 
 import asyncpg
@@ -15,38 +24,52 @@ logger = logging.getLogger(__name__)
 #: The advisory lock key ("orgschem" in ASCII): one migrator per database.
 LOCK_KEY = 0x6F7267736368656D
 
+#: Sleeps between polls grow from the first to the last, with jitter so that
+#: many waiters do not poll in step; a released lock is seen within the last.
+_FIRST_POLL = 0.02
+_LAST_POLL = 0.5
+
+_JITTER = secrets.SystemRandom()
+
 
 async def acquire(conn: asyncpg.Connection, wait_seconds: float) -> float:
     """Take the migration lock, waiting up to ``wait_seconds`` seconds; returns the wait.
 
     :raises MigrationLockTimeout: another session held it all that time.
     """
-    started = time.perf_counter()
-    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+    started = time.monotonic()
+    if await _try(conn):
         return 0.0
     who = await holder(conn)
     logger.info("waiting up to %.0f s for the migration lock, held by %s", wait_seconds, who)
-    if wait_seconds <= 0:
-        raise MigrationLockTimeout(
-            f"the migration lock is held by {who}; try again when it finishes"
-        )
-    # Block server-side, so waiters are queued fairly and wake the moment the
-    # holder's session ends (including when it is killed).
-    # lock_timeout = 0 would mean "wait forever": never round down to it.
-    await conn.execute(f"SET lock_timeout = {max(1, math.ceil(wait_seconds * 1000))}")
-    try:
-        await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
-    except asyncpg.LockNotAvailableError as exc:
-        raise MigrationLockTimeout(
-            f"gave up after {wait_seconds:.0f} s waiting for the migration lock, held by "
-            f"{await holder(conn)}; if that migrator is stuck, stop it "
-            "(its lock goes with its connection) and run again"
-        ) from exc
-    finally:
-        await conn.execute("RESET lock_timeout")
-    waited = time.perf_counter() - started
-    logger.info("got the migration lock after %.1f s", waited)
-    return waited
+    deadline = started + wait_seconds
+    pause = _FIRST_POLL
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise MigrationLockTimeout(
+                f"gave up after {wait_seconds:g} s waiting for the migration lock, held by "
+                f"{await holder(conn)}. Another migrator is running: let it finish, or wait "
+                "longer with --lock-timeout. A killed migrator's lock goes within seconds, so "
+                "a holder that stays is a live session; if it is stuck, end it with "
+                "SELECT pg_terminate_backend(pid) and run again"
+            )
+        await asyncio.sleep(min(left, pause * _JITTER.uniform(0.5, 1.0)))
+        if await _try(conn):
+            waited = time.monotonic() - started
+            logger.info("got the migration lock after %.1f s", waited)
+            return waited
+        pause = min(_LAST_POLL, pause * 2)
+
+
+async def release(conn: asyncpg.Connection) -> None:
+    """Release the lock, so that a pooled session goes back to its pool without it."""
+    # The simple protocol: one round trip, where a parameter would take two.
+    await conn.execute(f"SELECT pg_advisory_unlock({LOCK_KEY:d})")
+
+
+async def _try(conn: asyncpg.Connection) -> bool:
+    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY))
 
 
 async def holder(conn: asyncpg.Connection) -> str:

@@ -10,8 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import asyncpg
+
+from orgschema.migrator import _ledger
 from orgschema.migrator._ledger import Ledgers
-from orgschema.migrator._scripts import ShippedMigration
+from orgschema.migrator._scripts import ShippedMigration, app_tables, registered_tables
+from orgschema.migrator.reports import UntrackedTables
 
 if TYPE_CHECKING:
     from piccolo.conf.apps import AppConfig
@@ -27,6 +31,7 @@ class Plan:
         Piccolo rolled back already forgotten; see :attr:`forget`).
     :param limit: How many of ``shipped`` the run covers (``--target``).
     :param forget: Checksum rows to delete: Piccolo rolled those migrations back.
+    :param untracked: Apps without migration history whose tables exist.
     :param baselined: Migrations ``--baseline`` records as applied without running.
     """
 
@@ -35,6 +40,7 @@ class Plan:
     ledgers: Ledgers
     limit: int
     forget: tuple[tuple[str, str], ...] = ()
+    untracked: tuple[UntrackedTables, ...] = ()
     baselined: tuple[ShippedMigration, ...] = ()
 
     @property
@@ -75,13 +81,27 @@ class Plan:
         return replace(self, baselined=baselined)
 
 
-def build(
+async def build(
+    conn: asyncpg.Connection,
     configs: tuple[AppConfig, ...],
     shipped: tuple[ShippedMigration, ...],
-    ledgers: Ledgers,
     limit: int,
 ) -> Plan:
-    """The plan for ``shipped`` against ``ledgers``, up to ``limit`` migrations."""
+    """The plan for ``shipped`` against the database of ``conn``, up to ``limit`` migrations.
+
+    Reads which ledgers and which of the apps' tables exist (one query), then
+    the ledgers.
+    """
+    row = await conn.fetchrow(
+        f"SELECT {_ledger.EXIST_SQL}, array("
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
+        "AND c.relname = ANY($1::text[]))",
+        registered_tables(configs),
+    )
+    if row is None:  # a SELECT without FROM returns one row; this only narrows the type
+        raise RuntimeError("the server returned no row")
+    ledgers = await _ledger.read(conn, (row[0], row[1]))
     stale = ledgers.stale()
     return Plan(
         configs=configs,
@@ -89,4 +109,23 @@ def build(
         ledgers=ledgers.without(stale),
         limit=limit,
         forget=stale,
+        untracked=_untracked(configs, shipped, ledgers, set(row[2])),
     )
+
+
+def _untracked(
+    configs: tuple[AppConfig, ...],
+    shipped: tuple[ShippedMigration, ...],
+    ledgers: Ledgers,
+    present: set[str],
+) -> tuple[UntrackedTables, ...]:
+    """Apps that ship migrations, have none recorded, and whose tables exist anyway."""
+    recorded = {app for app, _ in ledgers.ran}
+    shipping = {m.app_name for m in shipped}
+    fresh = [c for c in configs if c.app_name in shipping and c.app_name not in recorded]
+    found = []
+    for config in fresh:
+        tables = tuple(table for table in app_tables(config) if table in present)
+        if tables:
+            found.append(UntrackedTables(config.app_name, tables))
+    return tuple(found)

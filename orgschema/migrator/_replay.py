@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
@@ -104,7 +105,12 @@ async def preview(
         for m in history:
             await replay_one(m)
         for m in pending:
-            previews.append(await run_one(m, await load_manager(m)))
+            started = time.perf_counter()
+            sql = await run_one(engine, m, await load_manager(m))
+            seconds = time.perf_counter() - started
+            previews.append(
+                AppliedMigration(m.app_name, m.migration_id, m.description, seconds, sql)
+            )
     return previews
 
 

@@ -1,74 +1,261 @@
-"""What a step does: run one migration, in its transaction, with its ledger rows."""
+"""What a step does: run one migration, in its transaction, with its ledger rows.
+
+Every migration runs with PostgreSQL's ``lock_timeout`` (``--ddl-lock-timeout``)
+and, when set, ``statement_timeout``, both ``SET LOCAL`` to its transaction. A
+statement that waits longer than that for a table lock (behind a long read,
+say) is cancelled, the whole transaction rolls back, and the migration is
+tried again after a backoff with jitter, so application queries that queued
+behind it wait at most one lock timeout. While a statement waits, a second
+connection notes which sessions block it (``pg_blocking_pids``), so that the
+error after the last attempt can name them.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine.postgres import PostgresEngine
 
-from orgschema.errors import MigrationFailed
-from orgschema.migrator import _ledger
+from orgschema.errors import MigrationBlocked, MigrationConnectionLost, MigrationFailed
+from orgschema.migrator import _ledger, _session
 from orgschema.migrator._scripts import ShippedMigration
 from orgschema.migrator._session import capturing, piccolo_output
 from orgschema.migrator.reports import AppliedMigration
+from orgschema.settings import Settings, milliseconds
 
 logger = logging.getLogger(__name__)
 
+#: Backoff between attempts: the first pause, doubling up to the last, each
+#: jittered down to half so that racing deploys do not retry in step.
+_FIRST_BACKOFF = 0.5
+_LAST_BACKOFF = 10.0
+
+_JITTER = secrets.SystemRandom()
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How migrations treat locks and slow statements (from :class:`~orgschema.Settings`)."""
+
+    #: Seconds a statement may wait for a lock; 0 waits without limit.
+    lock_timeout: float
+    #: Attempts after the first, for a migration that timed out on a lock.
+    retries: int
+    #: Seconds a statement may run; ``None`` leaves the server's setting.
+    statement_timeout: float | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(settings.ddl_lock_timeout, settings.ddl_retries, settings.statement_timeout)
+
+    def statements(self, scope: str) -> str:
+        """``SET`` (``scope`` ``LOCAL`` or ``SESSION``) of the timeouts, as one string."""
+        sql = f"SET {scope} lock_timeout = {milliseconds(self.lock_timeout)}"
+        if self.statement_timeout is not None:
+            sql += f"; SET {scope} statement_timeout = {milliseconds(self.statement_timeout)}"
+        return sql
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """A session that held a lock a migration statement waited for."""
+
+    pid: int
+    application_name: str
+    state: str
+    #: Seconds since its transaction (else its connection) began.
+    seconds: int
+    query: str
+
+    def describe(self) -> str:
+        return (
+            f"pid {self.pid} ({self.application_name or 'no application_name'}, {self.state} "
+            f"for {self.seconds} s, last query: {self.query!r})"
+        )
+
+
+class _LockTimedOut(Exception):
+    """A statement of the migration gave up waiting for a lock; its transaction rolled back."""
+
 
 async def apply(
-    engine: PostgresEngine, pending: Sequence[ShippedMigration]
+    engine: PostgresEngine,
+    run: _session.Run,
+    pending: Sequence[ShippedMigration],
+    settings: Settings,
 ) -> list[AppliedMigration]:
     """Apply ``pending`` in order, each atomic with its ledger rows.
 
+    :raises MigrationBlocked: a migration timed out on a lock on every attempt.
     :raises MigrationFailed: a migration raised (or its rows could not be
         written); it was rolled back, and those after it did not run.
+    :raises MigrationConnectionLost: the connection was lost meanwhile.
     """
     if not pending:
         logger.info("no migrations pending")
         return []
     logger.info("%d migration(s) pending", len(pending))
+    policy = Policy.from_settings(settings)
     applied: list[AppliedMigration] = []
-    for index, m in enumerate(pending):
-        try:
-            manager = await load_manager(m)
-            outside = manager is not None and not manager.wrap_in_transaction
-            if outside:
-                # Its author opted out of the transaction (CREATE INDEX
-                # CONCURRENTLY and the like): run as Piccolo would, then record.
-                logger.warning(
-                    "%s runs outside a transaction: it is not atomic with its ledger rows", m.key
-                )
-                result = await run_one(m, manager)
-            async with engine.transaction() as transaction:
-                if index < len(pending) - 1:
-                    # The last commit flushes the WAL up to itself, and with it
-                    # every earlier one, so waiting for each flush buys nothing:
-                    # a server crash mid-run can only lose a suffix of whole
-                    # migrations (each still atomic with its rows).
-                    await transaction.connection.execute("SET LOCAL synchronous_commit = off")
-                if not outside:
-                    result = await run_one(m, manager)
-                await _ledger.record(
-                    transaction.connection,
-                    [m],
-                    how="applied",
-                    sql=result.sql,
-                    seconds=result.seconds,
-                    piccolo_row=True,
-                )
-        except MigrationFailed:
-            raise
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise MigrationFailed(
-                f"recording migration {m.key} failed, so it was rolled back: "
-                f"{type(exc).__name__}: {exc}. Run `orgschema status` and try again"
-            ) from exc
-        applied.append(result)
+    async with _Watcher.for_run(engine, settings, run.pid, policy) as watcher:
+        for index, m in enumerate(pending):
+            last = index == len(pending) - 1
+            applied.append(
+                await _apply_with_retries(engine, run.conn, m, policy, watcher, last, len(applied))
+            )
     return applied
+
+
+async def _apply_with_retries(
+    engine: PostgresEngine,
+    conn: asyncpg.Connection,
+    m: ShippedMigration,
+    policy: Policy,
+    watcher: _Watcher,
+    last: bool,
+    applied_before: int,
+) -> AppliedMigration:
+    started = time.monotonic()
+    attempt = 1
+    while True:
+        manager = await load_manager(m)
+        outside = manager is not None and not manager.wrap_in_transaction
+        try:
+            async with watcher.watching():
+                return await _apply_once(engine, conn, m, manager, policy, outside, last)
+        except _LockTimedOut as exc:
+            blockers = watcher.blockers
+            if outside or attempt > policy.retries:
+                raise _blocked(
+                    m, policy, attempt, started, blockers, applied_before, outside
+                ) from exc.__cause__
+            pause = min(_LAST_BACKOFF, _FIRST_BACKOFF * 2 ** (attempt - 1))
+            pause *= _JITTER.uniform(0.5, 1)
+            logger.warning(
+                "%s waited more than %g s for a lock (attempt %d of %d) and was rolled back; "
+                "blocked by %s; trying again in %.1f s",
+                m.key,
+                policy.lock_timeout,
+                attempt,
+                policy.retries + 1,
+                "; ".join(b.describe() for b in blockers) or "sessions that have finished",
+                pause,
+            )
+            await asyncio.sleep(pause)
+            attempt += 1
+
+
+async def _apply_once(
+    engine: PostgresEngine,
+    conn: asyncpg.Connection,
+    m: ShippedMigration,
+    manager: MigrationManager | None,
+    policy: Policy,
+    outside: bool,
+    last: bool,
+) -> AppliedMigration:
+    started = time.perf_counter()
+    setup = policy.statements("LOCAL")
+    if not last:
+        # The last commit flushes the WAL up to itself, and with it every
+        # earlier one, so waiting for each flush buys nothing: a server crash
+        # mid-run can only lose a suffix of whole migrations (each still
+        # atomic with its rows).
+        setup += "; SET LOCAL synchronous_commit = off"
+    duration = _ledger.SINCE_BEGIN
+    try:
+        if outside:
+            # Its author opted out of the transaction (CREATE INDEX CONCURRENTLY
+            # and the like): run as Piccolo would, then record.
+            logger.warning(
+                "%s runs outside a transaction: it is not atomic with its ledger rows", m.key
+            )
+            await conn.execute(policy.statements("SESSION"))
+            try:
+                sql = await run_one(engine, m, manager, conn=conn)
+            finally:
+                with contextlib.suppress(*_session.LOST):
+                    await conn.execute("RESET lock_timeout; RESET statement_timeout")
+            duration = repr((time.perf_counter() - started) * 1000)
+        batch = manager is None or not manager.raw
+        async with _session.Transaction.begin(engine, conn, setup, batch=batch) as transaction:
+            if not outside:
+                sql = await run_one(engine, m, manager, conn=conn)
+            rows = _ledger.rows_sql(
+                [m], how="applied", sql=sql, duration_ms=duration, piccolo_row=True
+            )
+            await transaction.commit(rows)
+    except (MigrationFailed, _LockTimedOut, MigrationConnectionLost):
+        raise
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        raise _failure(exc, m, conn) from exc
+    seconds = time.perf_counter() - started
+    logger.info("applied %s in %.3f s", m.key, seconds)
+    return AppliedMigration(m.app_name, m.migration_id, m.description, seconds, sql)
+
+
+def _failure(exc: BaseException, m: ShippedMigration, conn: asyncpg.Connection | None) -> Exception:
+    """What a migration's error means: a lock timeout, a lost connection, or a failure."""
+    if isinstance(exc, asyncpg.LockNotAvailableError):
+        return _LockTimedOut()
+    if _session.is_lost(exc, conn):
+        return _session.lost(
+            exc,
+            f"applying {m.key}",
+            "Each migration commits together with its ledger rows, so it is wholly applied "
+            "or not at all: run `orgschema status` to see which, then `orgschema migrate` again",
+        )
+    hint = ""
+    if isinstance(exc, asyncpg.QueryCanceledError) and "statement timeout" in str(exc):
+        hint = " (a statement ran longer than --statement-timeout allows)"
+    return MigrationFailed(
+        f"migration {m.key} ({m.description}) failed and was rolled back; nothing was "
+        f"recorded: {type(exc).__name__}: {exc}{hint}. Fix the cause and run again"
+    )
+
+
+def _blocked(
+    m: ShippedMigration,
+    policy: Policy,
+    attempts: int,
+    started: float,
+    blockers: tuple[Blocker, ...],
+    applied_before: int,
+    outside: bool,
+) -> MigrationBlocked:
+    named = (
+        "; ".join(b.describe() for b in blockers)
+        or "sessions that finished before they could be named"
+    )
+    if outside:
+        what = (
+            "it runs outside a transaction, so it was not retried, and what its statements did "
+            "before the timeout stays (a CREATE INDEX CONCURRENTLY leaves an INVALID index: "
+            "drop it)"
+        )
+    else:
+        what = (
+            f"each of its {attempts} attempt(s) over {time.monotonic() - started:.0f} s was "
+            "rolled back, so nothing of it is applied"
+        )
+    earlier = (
+        f"; the {applied_before} migration(s) before it were applied" if applied_before else ""
+    )
+    return MigrationBlocked(
+        f"migration {m.key} ({m.description}) waited more than {policy.lock_timeout:g} s for a "
+        f"table lock: {what}{earlier}. Blocked by: {named}. Let those finish (or end them with "
+        "SELECT pg_terminate_backend(pid)), or allow longer with --ddl-lock-timeout and "
+        "--ddl-retries, then run `orgschema migrate` again",
+        blocking_pids=tuple(b.pid for b in blockers),
+    )
 
 
 async def load_manager(m: ShippedMigration) -> MigrationManager | None:
@@ -86,28 +273,31 @@ async def load_manager(m: ShippedMigration) -> MigrationManager | None:
     return manager if isinstance(manager, MigrationManager) else None
 
 
-async def run_one(m: ShippedMigration, manager: MigrationManager | None) -> AppliedMigration:
-    """Run one migration (in the current transaction, if any), capturing its SQL.
+async def run_one(
+    engine: PostgresEngine,
+    m: ShippedMigration,
+    manager: MigrationManager | None,
+    *,
+    conn: asyncpg.Connection | None = None,
+) -> str:
+    """Run one migration (in the current transaction, if any); returns the SQL it sent.
+
+    Each statement ends with ``;``, in order, as the ledger records it.
+    ``conn``, the connection it runs on, tells a lost connection from a failure.
 
     :raises MigrationFailed: it raised.
+    :raises MigrationConnectionLost: the connection was lost meanwhile.
     """
     statements: list[str] = []
     logger.info("applying %s (%s)", m.key, m.description)
-    started = time.perf_counter()
     try:
         with capturing(statements):
             if manager is not None:
                 with piccolo_output():
                     await manager.run()
     except Exception as exc:
-        raise MigrationFailed(
-            f"migration {m.key} ({m.description}) failed and was rolled back; nothing was "
-            f"recorded: {type(exc).__name__}: {exc}. Fix the cause and run again"
-        ) from exc
-    seconds = time.perf_counter() - started
-    logger.info("applied %s in %.3f s", m.key, seconds)
-    sql = "\n".join(s.strip().rstrip(";") + ";" for s in statements) or "-- (no statements)"
-    return AppliedMigration(m.app_name, m.migration_id, m.description, seconds, sql)
+        raise _failure(exc, m, conn) from exc
+    return "\n".join(s.strip().rstrip(";") + ";" for s in statements) or "-- (no statements)"
 
 
 async def replay_one(m: ShippedMigration) -> None:
@@ -116,3 +306,92 @@ async def replay_one(m: ShippedMigration) -> None:
     if manager is not None:
         with piccolo_output():
             await manager.run()
+
+
+class _Watcher:
+    """Notes who blocks the run's session while one of its statements waits for a lock.
+
+    It looks only once a statement has waited half the lock timeout, from a
+    connection of its own opened then (the run's is busy waiting).
+    """
+
+    def __init__(
+        self, engine: PostgresEngine, settings: Settings, pid: int, policy: Policy
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._pid = pid
+        self._policy = policy
+        self._conn: asyncpg.Connection | None = None
+        self.blockers: tuple[Blocker, ...] = ()
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def for_run(
+        cls, engine: PostgresEngine, settings: Settings, pid: int, policy: Policy
+    ) -> AsyncIterator[_Watcher]:
+        watcher = cls(engine, settings, pid, policy)
+        try:
+            yield watcher
+        finally:
+            if watcher._conn is not None:
+                await _session.close(watcher._conn, locked=False)
+
+    @contextlib.asynccontextmanager
+    async def watching(self) -> AsyncIterator[None]:
+        """Watch for blockers during the block (not at all without a lock timeout)."""
+        self.blockers = ()
+        if not self._policy.lock_timeout:
+            yield
+            return
+        task = asyncio.create_task(self._watch())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _watch(self) -> None:
+        timeout = self._policy.lock_timeout
+        await asyncio.sleep(timeout / 2)
+        while True:
+            try:
+                found = await self._look()
+            except asyncio.CancelledError:
+                # Cancelled mid-query: that connection's state is unknown now.
+                if self._conn is not None:
+                    self._conn.terminate()
+                    self._conn = None
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                found = ()  # the watcher only adds detail; the run goes on without it
+            if found:
+                self.blockers = found
+            await asyncio.sleep(min(1.0, max(0.05, timeout / 5)))
+
+    async def _look(self) -> tuple[Blocker, ...]:
+        if self._conn is None:
+            self._conn = await _session.side_connection(self._engine, self._settings, "lock watch")
+        rows = await self._conn.fetch(
+            """
+            SELECT pid, application_name, coalesce(state, 'unknown') AS state,
+                   round(extract(epoch FROM clock_timestamp()
+                                 - coalesce(xact_start, backend_start)))::int AS seconds,
+                   left(regexp_replace(query, '\\s+', ' ', 'g'), 120) AS query
+            FROM pg_stat_activity
+            WHERE pid = ANY (pg_blocking_pids($1))
+            ORDER BY pid
+            """,
+            self._pid,
+        )
+        return tuple(
+            Blocker(
+                pid=row["pid"],
+                application_name=row["application_name"],
+                state=row["state"],
+                seconds=row["seconds"],
+                query=row["query"],
+            )
+            for row in rows
+        )

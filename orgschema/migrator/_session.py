@@ -5,6 +5,11 @@ Piccolo's migration managers find their engine themselves, in the
 engine of its own into ``piccolo_conf.DB`` for its duration (one run at a time
 per event loop), lends that engine the one connection that holds the migration
 lock, records every statement sent through it, and catches what Piccolo prints.
+
+The run's connection is proven fit before anything is locked: one server
+session (a transaction-mode pooler would scatter the lock and the migrations
+over several), on a primary (not a read-only standby), with the server's
+dead-client detection on, so a killed migrator's lock goes within seconds.
 """
 
 from __future__ import annotations
@@ -12,30 +17,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import io
 import logging
 import re
+import secrets
 import weakref
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from piccolo.conf.apps import Finder
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
-from orgschema.database import QuietPostgresEngine, connect_with
-from orgschema.errors import ConfigurationError
-from orgschema.settings import validate_database_url
+from orgschema.database import QuietPostgresEngine, connect_with, describe_engine
+from orgschema.errors import (
+    ConfigurationError,
+    MigrationConnectionLost,
+    OrgschemaError,
+    PoolerRefused,
+    ReadOnlyRefused,
+)
+from orgschema.migrator import _lock
+from orgschema.settings import Settings, validate_database_url
 
 logger = logging.getLogger(__name__)
 
 APPLICATION_NAME = "orgschema migrate"
 
-#: Run engines by connection settings: constructing one costs a thread and a
-#: loop (Piccolo's synchronous start-up hooks), so a service that migrates
-#: repeatedly reuses them.
-_ENGINES: dict[str, PostgresEngine] = {}
 
 #: True while migrations are replayed in a scratch schema.
 _REPLAYING: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -45,6 +56,11 @@ _REPLAYING: contextvars.ContextVar[bool] = contextvars.ContextVar(
 #: Where the run engine records the statements of the migration being run.
 _CAPTURED_SQL: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "orgschema_captured_sql", default=None
+)
+
+#: What a batching :class:`Transaction` holds back, to send in one round trip.
+_BATCH: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "orgschema_ddl_batch", default=None
 )
 
 _DDL = re.compile(r"\s*(CREATE|ALTER|DROP|COMMENT)\s", re.IGNORECASE)
@@ -71,18 +87,85 @@ class RunEngine(QuietPostgresEngine):
             # building an index concurrently is neither possible nor useful.
             ddl = _CONCURRENTLY.sub(r"\1 INDEX", ddl)
         if transaction is not None and _DDL.match(ddl):
+            batch = _BATCH.get()
+            if batch is not None:
+                batch.append(ddl)
+                return []
             # Piccolo sends DDL through the extended protocol (a prepare and
             # an execute per statement); DDL returns no rows, so the simple
             # protocol's single round trip gives the same result sooner.
             await transaction.connection.execute(ddl)
             return []
+        await flush(self)
         return await super().run_ddl(ddl, in_pool=in_pool)
 
     async def run_querystring(self, querystring: Any, in_pool: bool = True) -> Any:
         sink = _CAPTURED_SQL.get()
         if sink is not None:
             sink.append(str(querystring))
+        await flush(self)
         return await super().run_querystring(querystring, in_pool=in_pool)
+
+
+class Transaction:
+    """A transaction of the run's connection that Piccolo's code joins as its own.
+
+    It is begun, committed and rolled back with plain SQL, so that ``BEGIN``,
+    the statements of a migration and its ledger rows can travel together.
+    With ``batch``, DDL (which returns nothing) is held back and sent as one
+    simple-protocol script: when a statement that returns rows comes, and
+    with the ``COMMIT``. On a busy server every round trip costs a wake-up of
+    the backend, and one migration of a few tables is dozens of statements;
+    this way a migration of plain DDL is one round trip. Only what goes through
+    the engine is held back, so a migration with Python of its own
+    (``add_raw``), which may reach the connection by other paths, is not
+    batched.
+    """
+
+    def __init__(self, engine: PostgresEngine, conn: asyncpg.Connection, batch: bool) -> None:
+        self._engine = engine
+        self._conn = conn
+        self._batch = batch
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def begin(
+        cls, engine: PostgresEngine, conn: asyncpg.Connection, setup: str, *, batch: bool
+    ) -> AsyncIterator[Transaction]:
+        """``BEGIN``, then ``setup`` (the transaction's ``SET LOCAL``s); rolled back on error."""
+        # What Piccolo's own `engine.transaction()` finds and joins.
+        joined = PostgresTransaction(engine)
+        joined.connection = conn
+        piccolo = engine.current_transaction.set(joined)
+        held = _BATCH.set(["BEGIN", setup] if batch else None)
+        try:
+            if not batch:
+                await conn.execute(f"BEGIN; {setup}")
+            yield cls(engine, conn, batch)
+        except BaseException:
+            if not conn.is_closed() and conn.is_in_transaction():
+                with contextlib.suppress(*LOST, asyncpg.PostgresError):
+                    await conn.execute("ROLLBACK")
+            raise
+        finally:
+            _BATCH.reset(held)
+            engine.current_transaction.reset(piccolo)
+
+    async def commit(self, last: str) -> None:
+        """Send what is held back, ``last`` (the ledger rows), and ``COMMIT``."""
+        batch = _BATCH.get() or []
+        script = ";\n".join([*batch, last, "COMMIT"])
+        batch.clear()
+        await self._conn.execute(script)
+
+
+async def flush(engine: PostgresEngine) -> None:
+    """Send the DDL a batching :class:`Transaction` holds back so far."""
+    batch = _BATCH.get()
+    if batch:
+        script = ";\n".join(batch)
+        batch.clear()
+        await current_connection(engine).execute(script)
 
 
 @contextlib.contextmanager
@@ -187,6 +270,14 @@ _RUN_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] =
 )
 
 
+@functools.cache
+def _run_engine_instance() -> RunEngine:
+    # Once per process: constructing an engine costs a thread and a loop
+    # (Piccolo's synchronous start-up hooks); each run gives it the connection
+    # settings of its database, and runs take turns (see _run_lock).
+    return RunEngine(config={})
+
+
 @contextlib.asynccontextmanager
 async def _run_engine(conf: Any, database_url: str | None) -> AsyncIterator[PostgresEngine]:
     current: Engine[Any] | None = getattr(conf, "DB", None)
@@ -199,8 +290,8 @@ async def _run_engine(conf: Any, database_url: str | None) -> AsyncIterator[Post
         raise ConfigurationError(
             "orgschema migrates PostgreSQL only: piccolo_conf.DB must be a PostgresEngine"
         )
-    key = repr(sorted(config.items()))
-    engine = _ENGINES.get(key) or _ENGINES.setdefault(key, RunEngine(config=config))
+    engine = _run_engine_instance()
+    engine.config = config
     conf.DB = engine
     try:
         yield engine
@@ -209,13 +300,217 @@ async def _run_engine(conf: Any, database_url: str | None) -> AsyncIterator[Post
         engine.pool = None
 
 
-async def connect(engine: PostgresEngine) -> asyncpg.Connection:
-    """Open the run's connection and lend it to ``engine`` as its pool."""
-    settings = dict(engine.config.get("server_settings") or {})
-    settings.setdefault("application_name", APPLICATION_NAME)
-    conn = await connect_with(engine.config, server_settings=settings)
+###############################################################################
+# The run's connection
+
+
+#: Seconds the session check (behind a pooler) may take: a second connection,
+#: a NOTIFY, and its delivery, which takes milliseconds where it comes at all.
+_PROBE_WAIT = 5.0
+
+# The server's dead-client detection for the run's session: a killed
+# migrator's backend ends (and its lock goes) within a second or two even
+# while a statement runs, and within about 25 s when its host vanished.
+_DEAD_CLIENT = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+}
+_CLIENT_CHECK = ("client_connection_check_interval", "1000")  # PostgreSQL 14 and later
+
+#: What asyncpg raises when the connection itself is gone.
+LOST: tuple[type[BaseException], ...] = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    ConnectionError,
+)
+
+
+_LOST_OR_SLOW: tuple[type[BaseException], ...] = (*LOST, TimeoutError)
+
+
+@dataclass(frozen=True)
+class Run:
+    """The run's connection, and its server session's pid."""
+
+    conn: asyncpg.Connection
+    #: ``pg_backend_pid()`` (through a pooler, not the pid asyncpg was told).
+    pid: int
+
+
+async def connect(engine: PostgresEngine, settings: Settings, *, lock: bool, write: bool) -> Run:
+    """Open the run's connection, prove it fit for the run, and lend it to ``engine``.
+
+    :param lock: The run will hold the migration lock: the connection must be
+        one server session (no transaction-mode pooler), and the server is
+        asked to notice a dead client within seconds.
+    :param write: The run writes (or replays in a scratch schema): the
+        database must not be a read-only standby.
+    :raises PoolerRefused: ``lock``, and the connection is not one session.
+    :raises ReadOnlyRefused: ``write``, and the database is read-only.
+    :raises DatabaseUnavailable: the server cannot be reached.
+    """
+    conn = await _open(engine.config, settings, APPLICATION_NAME)
+    try:
+        pid = (
+            await _check(engine, settings, conn, lock=lock, write=write)
+            if lock or write
+            else conn.get_server_pid()
+        )
+    except BaseException:
+        await _close_quietly(conn)
+        raise
     engine.pool = _OneConnectionPool(conn)  # type: ignore[assignment]
-    return conn
+    return Run(conn, pid)
+
+
+async def side_connection(
+    engine: PostgresEngine, settings: Settings, purpose: str
+) -> asyncpg.Connection:
+    """Another connection to the run's database, for ``purpose`` (its application name says)."""
+    return await _open(engine.config, settings, f"{APPLICATION_NAME} ({purpose})")
+
+
+async def close(conn: asyncpg.Connection, *, locked: bool) -> None:
+    """Release the migration lock (when held) and close the run's connection."""
+    if locked and not conn.is_closed():
+        # Through a session-mode pooler the server session outlives this
+        # connection, and with it a lock that closing alone would not free.
+        with contextlib.suppress(*LOST):
+            await _lock.release(conn)
+    await _close_quietly(conn)
+
+
+async def _open(config: dict[str, Any], settings: Settings, name: str) -> asyncpg.Connection:
+    server_settings = {"application_name": name, **(config.get("server_settings") or {})}
+    # No named prepared statements: behind a transaction-mode pooler they
+    # collide with other clients' on a shared server session before the
+    # pooler can be refused in one line. A run repeats few statements, so
+    # the cache would spare few round trips anyway.
+    options: dict[str, Any] = {"server_settings": server_settings, "statement_cache_size": 0}
+    if settings.connect_timeout is not None:
+        options["timeout"] = settings.connect_timeout
+    return await connect_with(config, **options)
+
+
+async def _close_quietly(conn: asyncpg.Connection) -> None:
+    try:
+        await asyncio.wait_for(conn.close(), timeout=5)
+    except _LOST_OR_SLOW:
+        conn.terminate()
+
+
+async def _check(
+    engine: PostgresEngine, settings: Settings, conn: asyncpg.Connection, *, lock: bool, write: bool
+) -> int:
+    """Refuse a connection unfit for the run, and set its session up; returns its pid."""
+    session = dict(_DEAD_CLIENT)
+    if conn.get_server_version().major >= 14:
+        session.update([_CLIENT_CHECK])
+    # One round trip: what the server says about this session, and its settings.
+    row = await conn.fetchrow(
+        "SELECT pg_backend_pid() AS pid, pg_is_in_recovery() AS standby, "
+        "current_setting('transaction_read_only') = 'on' AS read_only, "
+        "host(inet_client_addr()) AS client_addr, inet_client_port() AS client_port"
+        + "".join(f", set_config('{name}', '{value}', false)" for name, value in session.items())
+    )
+    if row is None:  # a SELECT without FROM returns one row; this only narrows the type
+        raise RuntimeError("the server returned no row")
+    where = describe_engine(engine)
+    # Read-only first: a standby also refuses the pooler check's LISTEN.
+    if write and (row["standby"] or row["read_only"]):
+        what = (
+            "a read-only standby (it is in recovery)"
+            if row["standby"]
+            else "read-only (default_transaction_read_only is on)"
+        )
+        raise ReadOnlyRefused(
+            f"the database at {where} is {what}: nothing can be migrated, previewed or checked "
+            "there (`orgschema status` works). Point MIGRATION_DATABASE_URL at the primary"
+        )
+    if lock and _behind_something(conn, row) and not await _one_session(engine, settings, conn):
+        raise PoolerRefused(
+            f"the migrator's connection to {where} goes through a transaction-mode pooler "
+            "(PgBouncer in pool_mode=transaction, Supabase's port 6543, ...): each transaction "
+            "may run on another server session, so the migration lock would protect nothing. "
+            "Nothing was locked or applied. Set MIGRATION_DATABASE_URL to a direct or "
+            "session-mode URL of the same database (see docs/deploy.md)"
+        )
+    return int(row["pid"])
+
+
+def _behind_something(conn: asyncpg.Connection, row: asyncpg.Record) -> bool:
+    """Whether something stands between us and the server (a pooler, a proxy).
+
+    A direct connection's cancel key carries the backend's pid, and over TCP
+    the server sees our own address and port; a pooler answers with keys and
+    a socket of its own.
+    """
+    if conn.get_server_pid() != row["pid"]:
+        return True
+    transport = getattr(conn, "_transport", None)
+    ours = transport.get_extra_info("sockname") if transport is not None else None
+    if isinstance(ours, tuple):  # TCP (a Unix socket's name is a string)
+        return (row["client_addr"], row["client_port"]) != (ours[0], ours[1])
+    return row["client_addr"] is not None
+
+
+async def _one_session(
+    engine: PostgresEngine, settings: Settings, conn: asyncpg.Connection
+) -> bool:
+    """Prove that ``conn`` keeps one server session while idle, by reaching it from outside.
+
+    ``conn`` listens on a channel of its own and a second client notifies it:
+    the server delivers the notification to the listening session at once, and
+    it reaches ``conn`` only if ``conn`` is still linked to that session while
+    it sits idle between transactions. A session pooler keeps it linked; a
+    transaction-mode pooler has handed the session back to its pool, so the
+    notification never arrives, however busy or quiet the pooler is.
+    """
+    channel = f"orgschema_session_check_{secrets.token_hex(8)}"
+    arrived = asyncio.Event()
+
+    def notified(*_: object) -> None:
+        arrived.set()
+
+    await conn.add_listener(channel, notified)
+    try:
+        async with asyncio.timeout(_PROBE_WAIT):
+            other = await side_connection(engine, settings, "session check")
+            try:
+                await other.execute(f'NOTIFY "{channel}"')
+            finally:
+                await _close_quietly(other)
+            await arrived.wait()
+        return True
+    except (TimeoutError, OrgschemaError, asyncpg.PostgresError):
+        # No notification in time, or no second connection to send it (a pool
+        # with room for one client only cannot prove anything either).
+        return False
+    finally:
+        with contextlib.suppress(*LOST, asyncpg.PostgresError):
+            await conn.remove_listener(channel, notified)
+
+
+def is_lost(exc: BaseException, conn: asyncpg.Connection | None = None) -> bool:
+    """Whether ``exc`` means the connection (``conn``, when given) is gone.
+
+    A failover, a restart or a terminated session; asyncpg reports one that
+    it noticed earlier as a plain "connection is closed".
+    """
+    return isinstance(exc, LOST) or (conn is not None and conn.is_closed())
+
+
+def lost(exc: BaseException, doing: str, after: str) -> MigrationConnectionLost:
+    """The error for a connection lost while ``doing``; ``after`` says what stands now."""
+    return MigrationConnectionLost(
+        f"the connection to the database was lost while {doing} ({type(exc).__name__}: "
+        f"{str(exc) or 'closed'}): the server restarted or failed over, or the session was "
+        f"terminated. {after}"
+    )
 
 
 @contextlib.contextmanager

@@ -63,10 +63,24 @@ class MigrationState:
 
 
 @dataclass(frozen=True)
+class UntrackedTables:
+    """An app whose tables exist although none of its migrations is recorded.
+
+    The database was created some other way (the original Drizzle stack, say);
+    ``orgschema migrate --baseline`` adopts it, and plain ``migrate`` refuses.
+    """
+
+    app_name: str
+    tables: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class StatusReport:
     """Every migration of every registered app, as :func:`~orgschema.migration_status` found them."""
 
     migrations: tuple[MigrationState, ...]
+    #: Apps whose tables are present without migration history.
+    untracked: tuple[UntrackedTables, ...] = ()
 
     @property
     def pending(self) -> tuple[MigrationState, ...]:
@@ -87,8 +101,12 @@ class CheckReport:
     unmigrated_changes: tuple[str, ...] = ()
     #: How the live database differs from what its applied migrations produce.
     drift: tuple[str, ...] = ()
+    #: ``app:id`` the database records as applied that no registered app ships.
+    unknown_applied: tuple[str, ...] = ()
+    #: ``app:id`` of applied migrations whose file was edited since.
+    edited: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
         """Whether table classes, migrations and the database agree."""
-        return not self.unmigrated_changes and not self.drift
+        return not (self.unmigrated_changes or self.drift or self.unknown_applied or self.edited)
