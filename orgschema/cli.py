@@ -1,11 +1,15 @@
 """The ``orgschema`` command line: thin wrappers over the library's async functions.
 
 Exit codes: 0 success; 1 any other orgschema error; 2 bad usage or input; 3 no
-usable database (configuration or connection); 4 another migrator's lock was
-held too long; 5 refused: an applied migration was edited or unknown, or the
-schema drifted; 6 a migration failed; 7 seeding refused; 8 a platform admin
-exists already. Every command
-prints its result on stdout and its progress and errors on stderr.
+usable database (configuration or connection), or a timeout out of range; 4
+another migrator's lock was held too long; 5 refused: an applied migration was
+edited or unknown, or the schema drifted; 6 a migration failed; 7 seeding
+refused; 8 a platform admin exists already; 9 a migration stayed blocked by
+other sessions' locks through every retry; 10 the migrator's connection goes
+through a transaction-mode pooler; 11 the database is a read-only standby; 12
+the connection was lost mid-run; 13 tables exist without migration history
+(adopt them with --baseline). Every command prints its result on stdout and
+its progress and errors on stderr.
 """
 
 from __future__ import annotations
@@ -159,6 +163,7 @@ def dev(host: str, port: int, no_serve: bool) -> None:
         from orgschema.seeding import (
             DEVELOPMENT_ADMIN,
             DEVELOPMENT_PASSWORD,
+            check_environment,
             ensure_development_admin,
             seed,
         )
@@ -166,6 +171,11 @@ def dev(host: str, port: int, no_serve: bool) -> None:
         from orgschema.studio import can_sign_in
 
         click.echo(f"database: {database}", err=True)
+        # `dev` is for development: an unset environment means development
+        # here, while an explicit staging or production is refused before
+        # anything, migrations included, is written.
+        environment = Settings.from_env().environment or "development"
+        check_environment(environment)
         report = await migrate()
         if report.applied:
             click.echo(
@@ -173,9 +183,6 @@ def dev(host: str, port: int, no_serve: bool) -> None:
             )
         else:
             click.echo("migrations: up to date", err=True)
-        # `dev` is for development: an unset environment means development
-        # here, while an explicit staging or production is still refused.
-        environment = Settings.from_env().environment or "development"
         seeded = await seed(environment)
         click.echo(
             f"fixtures: added {seeded.users} user(s), {seeded.organizations} organization(s)"
@@ -216,11 +223,14 @@ def dev(host: str, port: int, no_serve: bool) -> None:
     _serve_until_interrupted(_serve, database)
 
 
-#: ``--lock-timeout`` shared by the commands that take the migration lock.
+# Timeouts are plain floats here: what is out of range (inf, nan, negative,
+# past PostgreSQL's limit) is refused by Settings, with exit 3, like the
+# variables that set the same values.
 _lock_timeout_option = click.option(
     "--lock-timeout",
-    type=click.FloatRange(min=0),
+    type=float,
     default=None,
+    metavar="SECONDS",
     help="Seconds to wait for another migrator's lock [default: ORGSCHEMA_LOCK_TIMEOUT or 60].",
 )
 
@@ -241,13 +251,48 @@ _lock_timeout_option = click.option(
     help="With --baseline: rename constraints and indexes that differ only by name.",
 )
 @_lock_timeout_option
+@click.option(
+    "--ddl-lock-timeout",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Seconds a migration statement may wait for a table lock before the migration is "
+    "rolled back and retried [default: ORGSCHEMA_DDL_LOCK_TIMEOUT or 5; 0: no limit].",
+)
+@click.option(
+    "--ddl-retries",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Retries of a migration that timed out on a lock, with backoff "
+    "[default: ORGSCHEMA_DDL_RETRIES or 4].",
+)
+@click.option(
+    "--statement-timeout",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Seconds any migration statement may run [default: ORGSCHEMA_STATEMENT_TIMEOUT, "
+    "else the server's].",
+)
 def migrate(
-    target: str | None, dry_run: bool, baseline: bool, adopt_names: bool, lock_timeout: float | None
+    target: str | None,
+    dry_run: bool,
+    baseline: bool,
+    adopt_names: bool,
+    lock_timeout: float | None,
+    ddl_lock_timeout: float | None,
+    ddl_retries: int | None,
+    statement_timeout: float | None,
 ) -> None:
     """Apply pending migrations: one migrator at a time, each atomic with its ledger rows.
 
-    Refuses (exit 5), before applying anything, when an applied migration's
-    file was edited. Waits for another migrator's lock (exit 4 on timeout).
+    Refuses, before applying anything, when an applied migration's file was
+    edited (exit 5), when tables exist without migration history (exit 13:
+    use --baseline), through a transaction-mode pooler (exit 10) and on a
+    read-only standby (exit 11). Waits for another migrator's lock (exit 4 on
+    timeout). A migration blocked by other sessions' locks is rolled back and
+    retried; exit 9 names them when the retries run out.
     """
     from orgschema.migrator import migrate as run_migrate
 
@@ -258,6 +303,9 @@ def migrate(
             baseline=baseline,
             adopt_names=adopt_names,
             lock_timeout=lock_timeout,
+            ddl_lock_timeout=ddl_lock_timeout,
+            ddl_retries=ddl_retries,
+            statement_timeout=statement_timeout,
         )
     )
     for key in report.adopted:
@@ -292,7 +340,9 @@ def sql() -> None:
 def status(as_json: bool) -> None:
     """List every migration per app: applied or pending, when, and whether its file changed.
 
-    Exits 5 when an applied migration was edited or no longer ships.
+    Exits 5 when an applied migration was edited or no longer ships, or when
+    tables exist without migration history (`migrate --baseline` adopts them).
+    Read-only: works on a standby.
     """
     import json
 
@@ -301,7 +351,17 @@ def status(as_json: bool) -> None:
 
     report = _run(migration_status)
     if as_json:
-        click.echo(json.dumps({"migrations": [m.as_dict() for m in report.migrations]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "migrations": [m.as_dict() for m in report.migrations],
+                    "untracked": [
+                        {"app": u.app_name, "tables": list(u.tables)} for u in report.untracked
+                    ],
+                },
+                indent=2,
+            )
+        )
     else:
         click.echo(
             f"{'app':<16} {'migration':<28} {'state':<8} {'applied at':<20} checksum  description"
@@ -312,14 +372,21 @@ def status(as_json: bool) -> None:
                 f"{m.app_name:<16} {m.migration_id:<28} {m.state:<8} {when:<20} "
                 f"{m.checksum:<9} {m.description}"
             )
-        click.echo(f"{len(report.pending)} pending, {len(report.problems)} problem(s)")
-    if report.problems:
+        for untracked in report.untracked:
+            click.echo(
+                f"{untracked.app_name}: tables present without migration history: "
+                f"{', '.join(untracked.tables)}; run `orgschema migrate --baseline` to adopt them"
+            )
+        problems = len(report.problems) + len(report.untracked)
+        click.echo(f"{len(report.pending)} pending, {problems} problem(s)")
+    if report.problems or report.untracked:
         sys.exit(AppliedMigrationModified.exit_code)
 
 
 @main.command()
 def check() -> None:
-    """Fail (exit 5) when table classes lack a migration or the database was changed by hand."""
+    """Fail (exit 5) when table classes lack a migration, the database was changed by hand, or
+    an applied migration was edited or no longer ships."""
     from orgschema.errors import SchemaDriftError
     from orgschema.migrator import check_migrations
 
@@ -328,11 +395,17 @@ def check() -> None:
         click.echo(f"not in any migration: {line}")
     for line in report.drift:
         click.echo(f"database differs: {line}")
+    for key in report.unknown_applied:
+        click.echo(f"applied but shipped by no registered app: {key}")
+    for key in report.edited:
+        click.echo(f"applied migration edited since: {key}")
     if not report.ok:
         click.echo(
             f"{len(report.unmigrated_changes)} unmigrated change(s), {len(report.drift)} "
-            "difference(s) from the migrations: generate a migration with "
-            "`piccolo migrations new APP --auto`, and undo hand-made schema changes",
+            f"difference(s) from the migrations, "
+            f"{len(report.unknown_applied) + len(report.edited)} ledger problem(s): generate a "
+            "migration with `piccolo migrations new APP --auto`, undo hand-made schema changes, "
+            "and restore (or install) the migrations that were applied",
             err=True,
         )
         sys.exit(SchemaDriftError.exit_code)

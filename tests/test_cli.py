@@ -98,6 +98,23 @@ async def test_dev_restores_the_development_admin_when_no_platform_admin_is_left
     assert await verify_password(DEVELOPMENT_PASSWORD, admins[0]["password"])
 
 
+@pytest.mark.parametrize("environment", ["staging", "production"])
+async def test_dev_refuses_staging_and_production_before_writing_anything(
+    empty_database, tmp_path: Path, environment: str
+) -> None:
+    url = await empty_database()
+    env = {"DATABASE_URL": url, "PICCOLO_CONF": "", "APP_ENV": environment}
+    result = run_cli("dev", "--no-serve", env=env, cwd=tmp_path)
+    assert result.returncode == 7, result.stderr
+    assert f"refusing to seed fixtures in {environment}" in result.stderr
+    conn = await asyncpg.connect(url)
+    try:
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    finally:
+        await conn.close()
+    assert tables == []  # not even the migrations ran
+
+
 def test_python_dash_m_is_the_same_command() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "orgschema", "--help"], capture_output=True, text=True, timeout=60
