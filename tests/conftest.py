@@ -10,11 +10,13 @@ Piccolo for its engine. Tests that need an empty database of their own use
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -31,6 +33,11 @@ from tests.databases import MakeDatabase
 
 # The studio's fixtures (make_client, seeded, clean_studio_logins).
 pytest_plugins = ["tests.studio_kit"]
+
+if TYPE_CHECKING:
+    from tests.pooler import PgBouncer
+
+StartPgBouncer = Callable[..., Awaitable["PgBouncer"]]
 
 
 def _server_url() -> str:
@@ -165,3 +172,27 @@ def node() -> str:
             [npm, "ci", "--silent", "--no-audit", "--no-fund"], cwd=HARNESS, check=True, timeout=300
         )
     return found
+
+
+@pytest.fixture
+async def pgbouncer(server_url: str) -> AsyncIterator[StartPgBouncer]:
+    """Start real PgBouncers in front of the test server: ``await pgbouncer(pool_mode=...)``.
+
+    Takes the options of :func:`tests.pooler.start_pgbouncer` and returns a
+    :class:`tests.pooler.PgBouncer` (``.url(database_url)`` goes through it);
+    all are stopped after the test. Skips when Debian's ``pgbouncer`` is not
+    installed, unless ``ORGSCHEMA_REQUIRE_PGBOUNCER=1`` (``.ci/run`` sets it).
+    """
+    from tests import pooler
+
+    if not pooler.available():
+        message = f"pgbouncer is not installed ({pooler.PGBOUNCER}): apt-get install pgbouncer"
+        if os.environ.get("ORGSCHEMA_REQUIRE_PGBOUNCER") == "1":
+            pytest.fail(message + " (ORGSCHEMA_REQUIRE_PGBOUNCER=1)")
+        pytest.skip("SKIPPED LOUDLY: " + message)
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(**options: Any) -> pooler.PgBouncer:
+            return await stack.enter_async_context(pooler.start_pgbouncer(server_url, **options))
+
+        yield start

@@ -1,0 +1,18 @@
+"""Fixtures of the migrator tests: a throwaway project on an empty throwaway database."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from tests.migrator.kit import Project
+
+MakeDatabase = Callable[[], Awaitable[str]]
+
+
+@pytest.fixture
+async def project(empty_database: MakeDatabase, tmp_path: Path) -> Project:
+    """A project folder (no apps registered yet) on an empty database of its own."""
+    return Project(path=tmp_path, database_url=await empty_database())
