@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
+from tests.databases import MakeDatabase
 from tests.migrator.kit import Project
-
-MakeDatabase = Callable[[], Awaitable[str]]
 
 
 @pytest.fixture

@@ -19,10 +19,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-import asyncpg
 from piccolo.conf.apps import AppConfig
 from piccolo.table import Table
 
@@ -36,6 +35,10 @@ from orgschema.migrator import (
     migrate,
     migration_status,
 )
+from tests.databases import fetch
+
+if TYPE_CHECKING:
+    from asyncpg import Record
 
 ROOT = Path(__file__).resolve().parents[2]
 ORGSCHEMA = Path(sys.executable).with_name("orgschema")
@@ -257,22 +260,6 @@ def finish(process: subprocess.Popen[str], timeout: float = 120) -> tuple[int, s
 # Reading the database
 
 
-async def fetch(url: str, query: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return list(await conn.fetch(query, *args))
-    finally:
-        await conn.close()
-
-
-async def execute(url: str, script: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(script)
-    finally:
-        await conn.close()
-
-
 async def tables(url: str) -> set[str]:
     rows = await fetch(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     return {row["tablename"] for row in rows}
@@ -310,7 +297,7 @@ async def lock_holders(url: str) -> list[int]:
     return [row["pid"] for row in rows]
 
 
-async def migrator_backends(url: str) -> list[asyncpg.Record]:
+async def migrator_backends(url: str) -> list[Record]:
     """Sessions of ``orgschema migrate`` in ``url``'s database: pid, state, last query."""
     return await fetch(
         url,
@@ -327,17 +314,6 @@ async def waiting_migrator(url: str) -> int | None:
         if row["pid"] not in holders and "advisory_lock" in row["query"]:
             return int(row["pid"])
     return None
-
-
-async def free_connections(url: str) -> int:
-    """Connections the server can still accept, beyond those reserved for superusers."""
-    rows = await fetch(
-        url,
-        "SELECT current_setting('max_connections')::int "
-        "- current_setting('superuser_reserved_connections')::int "
-        "- (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS free",
-    )
-    return int(rows[0]["free"])
 
 
 ###############################################################################

@@ -8,7 +8,12 @@ import pytest
 
 from orgschema.errors import BaselineRequired, SchemaDriftError
 from tests.catalog import read_schema
-from tests.migrator.kit import Project, execute, fetch, ledger, tables
+from tests.databases import execute, fetch
+from tests.migrator.kit import (
+    Project,
+    ledger,
+    tables,
+)
 from tests.test_schema_contract import assert_matches_contract
 
 DRIZZLE = (Path(__file__).resolve().parents[1] / "fixtures" / "drizzle_original.sql").read_text()

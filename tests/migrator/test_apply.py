@@ -16,10 +16,10 @@ from orgschema.errors import MigrationFailed
 from orgschema.migrator import LEDGER_TABLE, migrate
 from orgschema.piccolo_app import APP_CONFIG
 from tests.catalog import read_schema
+from tests.databases import fetch
 from tests.migrator.kit import (
     Project,
     eventually,
-    fetch,
     finish,
     ledger,
     migration_id,
@@ -58,6 +58,7 @@ async def assert_at_a_migration_boundary(url: str) -> int:
     return len(recorded)
 
 
+@pytest.mark.concurrency
 async def test_sigkill_at_random_points_leaves_a_migration_boundary(project: Project) -> None:
     project.add_app("slow", SLOW)
     project.register("slow")
@@ -137,6 +138,7 @@ async def test_migrate_in_process_on_an_explicit_url(project: Project) -> None:
     assert_matches_contract(await read_schema(project.database_url))
 
 
+@pytest.mark.concurrency
 async def test_concurrent_in_process_runs_take_turns_and_restore_the_engine(
     project: Project,
 ) -> None:
@@ -164,6 +166,7 @@ async def _profile_alter_queued(url: str) -> bool:
     return bool(rows)
 
 
+@pytest.mark.concurrency
 async def test_ddl_queues_reads_for_at_most_one_lock_timeout_then_names_the_blockers(
     project: Project,
 ) -> None:
@@ -222,6 +225,7 @@ async def test_ddl_queues_reads_for_at_most_one_lock_timeout_then_names_the_bloc
     assert ("shop", migration_id(1)) in await ledger(url)
 
 
+@pytest.mark.concurrency
 async def test_a_migration_blocked_for_a_while_is_retried_and_applied(
     project: Project, caplog: pytest.LogCaptureFixture
 ) -> None:

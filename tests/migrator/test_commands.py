@@ -5,7 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.migrator.kit import ROOT, Project, ledger, orgschema_migrations
+from tests.migrator.kit import (
+    ROOT,
+    Project,
+    ledger,
+    orgschema_migrations,
+)
 
 SCRIPT = ROOT / "scripts" / "migrate.py"
 

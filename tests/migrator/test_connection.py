@@ -23,11 +23,10 @@ from orgschema.errors import ReadOnlyRefused
 from orgschema.migrator import migrate
 from orgschema.piccolo_app import APP_CONFIG
 from tests.catalog import read_schema
+from tests.databases import execute, fetch
 from tests.migrator.kit import (
     ORGSCHEMA,
     Project,
-    execute,
-    fetch,
     finish,
     ledger,
     lock_holders,
@@ -128,6 +127,7 @@ def test_a_bad_timeout_variable_is_refused_with_exit_3(variable: str, value: str
 # Poolers
 
 
+@pytest.mark.concurrency
 async def test_a_transaction_pooler_is_refused_before_the_lock_and_leaks_nothing(
     project: Project, pgbouncer
 ) -> None:

@@ -10,10 +10,9 @@ import pytest
 from orgschema import __version__
 from orgschema.errors import AppliedMigrationModified, UnknownAppliedMigration
 from orgschema.migrator import LEDGER_TABLE, migrate, migration_status
+from tests.databases import execute, fetch
 from tests.migrator.kit import (
     Project,
-    execute,
-    fetch,
     ledger,
     migration_id,
     tables,

@@ -12,16 +12,17 @@ import signal
 import time
 
 import asyncpg
+import pytest
 
 from orgschema.migrator import LOCK_KEY
+from tests.capacity import concurrency
 from tests.catalog import read_schema
+from tests.databases import fetch
 from tests.migrator.kit import (
     Project,
     checksum_rows,
     eventually,
-    fetch,
     finish,
-    free_connections,
     ledger,
     lock_holders,
     migrator_backends,
@@ -34,6 +35,7 @@ from tests.test_schema_contract import assert_matches_contract
 RACE_ROUNDS = int(os.environ.get("ORGSCHEMA_RACE_ROUNDS") or "1")
 
 
+@pytest.mark.concurrency
 async def test_sixteen_racing_migrators_apply_each_migration_once(
     project: Project, empty_database
 ) -> None:
@@ -41,9 +43,8 @@ async def test_sixteen_racing_migrators_apply_each_migration_once(
     for round_number in range(RACE_ROUNDS):
         if round_number:
             project.database_url = await empty_database()
-        # One connection each; leave room for everyone else on a shared server.
-        racers = min(16, await free_connections(project.database_url) - 10)
-        assert racers >= 4, f"the server has too few free connections for a race ({racers + 10})"
+        # One connection each, as many as the shared server has room for (up to 16).
+        racers = await concurrency(project.database_url, 16, least=4)
         processes = [project.start("migrate", "--lock-timeout", "120") for _ in range(racers)]
         results = [finish(p, timeout=300) for p in processes]
         assert [code for code, _, _ in results] == [0] * racers, [e for _, _, e in results if e][:2]
@@ -59,6 +60,7 @@ async def test_sixteen_racing_migrators_apply_each_migration_once(
         assert_matches_contract(await read_schema(project.database_url))
 
 
+@pytest.mark.concurrency
 async def test_waiter_names_the_holder_and_times_out_with_exit_4(project: Project) -> None:
     project.register("orgschema.piccolo_app")
     holder = await asyncpg.connect(
@@ -88,6 +90,7 @@ async def test_waiter_names_the_holder_and_times_out_with_exit_4(project: Projec
     assert len(await ledger(project.database_url)) > orgschema_migrations()
 
 
+@pytest.mark.concurrency
 async def test_a_killed_waiter_leaves_no_session_behind(project: Project) -> None:
     project.register("orgschema.piccolo_app")
     holder = await asyncpg.connect(project.database_url)
@@ -113,6 +116,7 @@ async def test_a_killed_waiter_leaves_no_session_behind(project: Project) -> Non
         await holder.close()
 
 
+@pytest.mark.concurrency
 async def test_a_killed_holder_frees_the_lock_within_seconds(project: Project) -> None:
     project.add_app("slow", [("sleep", ["SELECT pg_sleep(120)"])])
     project.register("slow")
@@ -136,6 +140,7 @@ async def test_a_killed_holder_frees_the_lock_within_seconds(project: Project) -
     assert await ledger(project.database_url) == []
 
 
+@pytest.mark.concurrency
 async def test_concurrent_index_in_the_holders_run_does_not_wait_for_a_waiter(
     project: Project,
 ) -> None:
@@ -183,6 +188,7 @@ async def test_concurrent_index_in_the_holders_run_does_not_wait_for_a_waiter(
     assert [row["indexname"] for row in indexes] == ["item_id_idx"]
 
 
+@pytest.mark.concurrency
 async def test_a_waiter_whose_connection_is_terminated_says_so_in_one_line(
     project: Project,
 ) -> None:

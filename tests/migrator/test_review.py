@@ -8,7 +8,12 @@ import asyncpg
 from piccolo.columns import Varchar
 from piccolo.table import Table
 
-from tests.migrator.kit import Project, fetch, orgschema_migrations, tables
+from tests.databases import fetch
+from tests.migrator.kit import (
+    Project,
+    orgschema_migrations,
+    tables,
+)
 
 
 async def test_sql_prints_the_pending_sql_and_changes_nothing(project: Project) -> None:
