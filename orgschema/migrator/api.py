@@ -127,7 +127,7 @@ async def migrate(
             else:
                 applied = await _runner.apply(engine, run, plan.pending, settings)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            raise _database_error(exc, doing, conn) from exc
+            raise _database_error(exc, doing, conn, wrote=locked and not dry_run) from exc
         finally:
             await _session.close(conn, locked=locked)
     return MigrationReport(
@@ -290,16 +290,18 @@ def _baseline_required(plan: _plan.Plan) -> BaselineRequired:
 
 
 def _database_error(
-    exc: BaseException, doing: str, conn: asyncpg.Connection | None = None
+    exc: BaseException, doing: str, conn: asyncpg.Connection | None = None, *, wrote: bool = False
 ) -> MigrationError:
+    """The error for what the database did to a run while ``doing``; ``wrote``: it may have written."""
     if _session.is_lost(exc, conn):
-        return _session.lost(
-            exc,
-            doing,
+        after = (
             "Each migration commits together with its ledger rows, so none is half-applied: "
-            "run `orgschema migrate` again once the database is back (`orgschema status` "
-            "shows where it stands)",
+            "run `orgschema status` to see where it stands, and `orgschema migrate` again once "
+            "the database is back"
+            if wrote
+            else "Nothing was applied by this run: run it again once the database is back"
         )
+        return _session.lost(exc, doing, after)
     return MigrationError(
         f"the database refused the migrator while {doing}: {type(exc).__name__}: {exc}. "
         "Nothing of the migration in progress was applied; fix the cause and run again"

@@ -207,6 +207,8 @@ async def test_a_waiter_whose_connection_is_terminated_says_so_in_one_line(
     assert code == 12, err
     lines = err.strip().splitlines()
     assert lines[-1].startswith("error: the connection to the database was lost"), err
+    assert "while waiting for the migration lock" in lines[-1]
+    assert "Nothing was applied by this run" in lines[-1]
     assert "Traceback" not in err
     assert len([line for line in lines if line.startswith("error: ")]) == 1
     assert await tables(project.database_url) == set()
