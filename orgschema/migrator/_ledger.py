@@ -125,33 +125,30 @@ async def read(conn: asyncpg.Connection, exist: tuple[bool, bool]) -> Ledgers:
     return Ledgers(ran=ran, checksums=checksums, exist=(piccolo, ours))
 
 
-async def create(conn: asyncpg.Connection, exists: tuple[bool, bool]) -> None:
-    """Create whichever ledger is missing (under the migration lock)."""
-    # Under the advisory lock: concurrent CREATE TABLE IF NOT EXISTS of the
-    # same table can fail on the catalog's unique index.
-    piccolo, ours = exists
+def create_sql(exist: tuple[bool, bool]) -> str:
+    """SQL creating whichever ledger is missing ("" when both exist); run it under the lock.
+
+    Under the advisory lock because concurrent ``CREATE TABLE IF NOT EXISTS``
+    of the same table can fail on the catalog's unique index.
+    """
+    piccolo, ours = exist
     ddl = [] if piccolo else list(Migration.create_table(if_not_exists=True).ddl)
     if not ours:
         ddl.append(_LEDGER_DDL)
-    if ddl:
-        await conn.execute(";\n".join(ddl))
+    return ";\n".join(ddl)
 
 
-async def forget(conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> None:
-    """Delete the checksum rows of ``keys`` (migrations Piccolo rolled back).
+def forget_sql(keys: Sequence[tuple[str, str]]) -> str:
+    """SQL deleting the checksum rows of ``keys`` ("" for none): migrations Piccolo rolled back.
 
     Piccolo's ledger says what is applied; a checksum row without its Piccolo
     row would make re-applying that migration collide with itself.
     """
     if not keys:
-        return
-    await conn.execute(
-        f"DELETE FROM {LEDGER_TABLE} WHERE (app_name, migration_id) IN "
-        "(SELECT * FROM unnest($1::text[], $2::text[]))",
-        [app for app, _ in keys],
-        [migration_id for _, migration_id in keys],
-    )
-    logger.info("forgot the checksums of %d migration(s) rolled back by Piccolo", len(keys))
+        return ""
+    logger.info("forgetting the checksums of %d migration(s) rolled back by Piccolo", len(keys))
+    listed = ", ".join(f"({_text(app)}, {_text(migration_id)})" for app, migration_id in keys)
+    return f"DELETE FROM {LEDGER_TABLE} WHERE (app_name, migration_id) IN ({listed})"
 
 
 async def verify(
@@ -223,7 +220,7 @@ def rows_sql(
     :param duration_ms: A SQL expression (:data:`SINCE_BEGIN`, a number, ``NULL``).
     :param piccolo_row: Also write Piccolo's ``migration`` row.
     """
-    statements = []
+    statements: list[str] = []
     for m in migrations:
         values = ", ".join(
             [
@@ -250,18 +247,6 @@ def rows_sql(
                 f"{_text(datetime.now().isoformat())}::timestamp)"
             )
     return ";\n".join(statements)
-
-
-async def record(
-    conn: asyncpg.Connection,
-    migrations: Sequence[ShippedMigration],
-    *,
-    how: str,
-    piccolo_row: bool = False,
-) -> None:
-    """Write the ledger rows of ``migrations`` applied or adopted earlier, in one round trip."""
-    if migrations:
-        await conn.execute(rows_sql(migrations, how=how, piccolo_row=piccolo_row))
 
 
 def _text(value: str | None) -> str:

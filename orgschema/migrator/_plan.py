@@ -93,8 +93,10 @@ async def build(
     the ledgers.
     """
     row = await conn.fetchrow(
+        # relname cast to text: an array of name would make asyncpg look the
+        # type up in the catalog first, a query costing more than this one.
         f"SELECT {_ledger.EXIST_SQL}, array("
-        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
         "AND c.relname = ANY($1::text[]))",
         registered_tables(configs),

@@ -20,7 +20,7 @@ from orgschema.catalog import SchemaSnapshot, differences, name_changes, read_sn
 from orgschema.errors import InvalidInputError, MigrationError, SchemaDriftError
 from orgschema.migrator import _ledger
 from orgschema.migrator._plan import Plan
-from orgschema.migrator._runner import load_manager, replay_one, run_one
+from orgschema.migrator._runner import replay_one, run_one, step
 from orgschema.migrator._scripts import ShippedMigration, app_tables
 from orgschema.migrator._session import current_connection, replaying
 from orgschema.migrator.reports import AppliedMigration
@@ -77,7 +77,7 @@ async def replay(
 
     async with scratch_schema(engine) as schema:
         for index, m in enumerate(migrations):
-            await replay_one(m)
+            await replay_one(engine, m)
             if every_step or index == len(migrations) - 1:
                 await snap(schema)
         if not migrations:
@@ -103,10 +103,10 @@ async def preview(
     previews: list[AppliedMigration] = []
     async with scratch_schema(engine):
         for m in history:
-            await replay_one(m)
+            await replay_one(engine, m)
         for m in pending:
             started = time.perf_counter()
-            sql = await run_one(engine, m, await load_manager(m))
+            sql = await run_one(engine, m, await step(m))
             seconds = time.perf_counter() - started
             previews.append(
                 AppliedMigration(m.app_name, m.migration_id, m.description, seconds, sql)
@@ -170,7 +170,7 @@ async def baseline(
         async with conn.transaction():
             for sql in renames:
                 await conn.execute(sql)
-            await _ledger.record(conn, baselined, how="baseline", piccolo_row=True)
+            await conn.execute(_ledger.rows_sql(baselined, how="baseline", piccolo_row=True))
     for m in baselined:
         logger.info("baselined %s (%s)", m.key, m.description)
     return tuple(baselined), renames

@@ -19,6 +19,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
@@ -91,8 +92,13 @@ async def apply(
     run: _session.Run,
     pending: Sequence[ShippedMigration],
     settings: Settings,
+    *,
+    prelude: str = "",
 ) -> list[AppliedMigration]:
     """Apply ``pending`` in order, each atomic with its ledger rows.
+
+    ``prelude``, SQL to run in the first migration's transaction before it
+    (creating a missing ledger), spares a transaction of its own.
 
     :raises MigrationBlocked: a migration timed out on a lock on every attempt.
     :raises MigrationFailed: a migration raised (or its rows could not be
@@ -109,8 +115,11 @@ async def apply(
         for index, m in enumerate(pending):
             last = index == len(pending) - 1
             applied.append(
-                await _apply_with_retries(engine, run.conn, m, policy, watcher, last, len(applied))
+                await _apply_with_retries(
+                    engine, run.conn, m, policy, watcher, last, len(applied), prelude
+                )
             )
+            prelude = ""
     return applied
 
 
@@ -122,15 +131,16 @@ async def _apply_with_retries(
     watcher: _Watcher,
     last: bool,
     applied_before: int,
+    prelude: str,
 ) -> AppliedMigration:
     started = time.monotonic()
     attempt = 1
     while True:
-        manager = await load_manager(m)
-        outside = manager is not None and not manager.wrap_in_transaction
+        prepared = await step(m)
+        outside = not prepared.wrap_in_transaction
         try:
             async with watcher.watching():
-                return await _apply_once(engine, conn, m, manager, policy, outside, last)
+                return await _apply_once(engine, conn, m, prepared, policy, outside, last, prelude)
         except _LockTimedOut as exc:
             blockers = watcher.blockers
             if outside or attempt > policy.retries:
@@ -157,10 +167,11 @@ async def _apply_once(
     engine: PostgresEngine,
     conn: asyncpg.Connection,
     m: ShippedMigration,
-    manager: MigrationManager | None,
+    prepared: Step,
     policy: Policy,
     outside: bool,
     last: bool,
+    prelude: str,
 ) -> AppliedMigration:
     started = time.perf_counter()
     setup = policy.statements("LOCAL")
@@ -170,6 +181,8 @@ async def _apply_once(
         # mid-run can only lose a suffix of whole migrations (each still
         # atomic with its rows).
         setup += "; SET LOCAL synchronous_commit = off"
+    if prelude:
+        setup += f";\n{prelude}"
     duration = _ledger.SINCE_BEGIN
     try:
         if outside:
@@ -180,15 +193,16 @@ async def _apply_once(
             )
             await conn.execute(policy.statements("SESSION"))
             try:
-                sql = await run_one(engine, m, manager, conn=conn)
+                sql = await run_one(engine, m, prepared, conn=conn)
             finally:
                 with contextlib.suppress(*_session.LOST):
                     await conn.execute("RESET lock_timeout; RESET statement_timeout")
             duration = repr((time.perf_counter() - started) * 1000)
-        batch = manager is None or not manager.raw
-        async with _session.Transaction.begin(engine, conn, setup, batch=batch) as transaction:
+        async with _session.Transaction.begin(
+            engine, conn, setup, batch=prepared.batchable
+        ) as transaction:
             if not outside:
-                sql = await run_one(engine, m, manager, conn=conn)
+                sql = await run_one(engine, m, prepared, conn=conn)
             rows = _ledger.rows_sql(
                 [m], how="applied", sql=sql, duration_ms=duration, piccolo_row=True
             )
@@ -258,11 +272,44 @@ def _blocked(
     )
 
 
-async def load_manager(m: ShippedMigration) -> MigrationManager | None:
-    """The manager ``m``'s ``forwards()`` returns (``None`` for a migration that returns none).
+@dataclass(frozen=True)
+class Step:
+    """A migration ready to run: its Piccolo manager, or the DDL that manager generated.
 
-    :raises MigrationFailed: ``forwards()`` raised.
+    A manager of Piccolo operations alone (``add_table``, ``alter_column``...,
+    no ``add_raw``) that sent only DDL generates the same statements from the
+    same file every time; those are kept, per process, by file and checksum,
+    and later runs send them again instead of building the manager anew (the
+    Python of that costs about as much as a fresh database's DDL itself).
     """
+
+    manager: MigrationManager | None
+    generated: tuple[str, ...] | None
+    wrap_in_transaction: bool
+
+    @property
+    def batchable(self) -> bool:
+        """No Python of the migration's own, which might reach the connection by other paths."""
+        return self.manager is None or not self.manager.raw
+
+
+@dataclass(frozen=True)
+class _Generated:
+    statements: tuple[str, ...]
+    wrap_in_transaction: bool
+
+
+_GENERATED: dict[tuple[Path, str], _Generated] = {}
+
+
+async def step(m: ShippedMigration) -> Step:
+    """``m``, ready to run (see :class:`Step`).
+
+    :raises MigrationFailed: its ``forwards()`` raised.
+    """
+    generated = _GENERATED.get((m.path, m.sha256))
+    if generated is not None:
+        return Step(None, generated.statements, generated.wrap_in_transaction)
     try:
         with piccolo_output():
             manager = await m.module.forwards()
@@ -270,13 +317,15 @@ async def load_manager(m: ShippedMigration) -> MigrationManager | None:
         raise MigrationFailed(
             f"migration {m.key} ({m.description}) could not be loaded: {type(exc).__name__}: {exc}"
         ) from exc
-    return manager if isinstance(manager, MigrationManager) else None
+    if not isinstance(manager, MigrationManager):
+        return Step(None, (), True)
+    return Step(manager, None, manager.wrap_in_transaction)
 
 
 async def run_one(
     engine: PostgresEngine,
     m: ShippedMigration,
-    manager: MigrationManager | None,
+    prepared: Step,
     *,
     conn: asyncpg.Connection | None = None,
 ) -> str:
@@ -288,24 +337,38 @@ async def run_one(
     :raises MigrationFailed: it raised.
     :raises MigrationConnectionLost: the connection was lost meanwhile.
     """
-    statements: list[str] = []
     logger.info("applying %s (%s)", m.key, m.description)
     try:
-        with capturing(statements):
-            if manager is not None:
-                with piccolo_output():
-                    await manager.run()
+        with capturing() as capture:
+            await _send(engine, prepared)
     except Exception as exc:
         raise _failure(exc, m, conn) from exc
-    return "\n".join(s.strip().rstrip(";") + ";" for s in statements) or "-- (no statements)"
+    _remember(m, prepared, capture)
+    sql = "\n".join(s.strip().rstrip(";") + ";" for s in capture.statements)
+    return sql or "-- (no statements)"
 
 
-async def replay_one(m: ShippedMigration) -> None:
+async def replay_one(engine: PostgresEngine, m: ShippedMigration) -> None:
     """Run ``m`` without recording it (inside a replay's scratch schema)."""
-    manager = await load_manager(m)
-    if manager is not None:
+    prepared = await step(m)
+    with capturing() as capture:
+        await _send(engine, prepared)
+    _remember(m, prepared, capture)
+
+
+async def _send(engine: PostgresEngine, prepared: Step) -> None:
+    if prepared.generated is not None:
+        await _session.send_ddl(engine, prepared.generated)
+    elif prepared.manager is not None:
         with piccolo_output():
-            await manager.run()
+            await prepared.manager.run()
+
+
+def _remember(m: ShippedMigration, prepared: Step, capture: _session.Capture) -> None:
+    if prepared.manager is not None and not prepared.manager.raw and capture.only_ddl:
+        _GENERATED[(m.path, m.sha256)] = _Generated(
+            tuple(capture.statements), prepared.wrap_in_transaction
+        )
 
 
 class _Watcher:
@@ -335,7 +398,7 @@ class _Watcher:
             yield watcher
         finally:
             if watcher._conn is not None:
-                await _session.close(watcher._conn, locked=False)
+                await _session.close_connection(watcher._conn)
 
     @contextlib.asynccontextmanager
     async def watching(self) -> AsyncIterator[None]:
@@ -344,17 +407,22 @@ class _Watcher:
         if not self._policy.lock_timeout:
             yield
             return
-        task = asyncio.create_task(self._watch())
+        # A timer rather than a task: most migrations end long before it fires.
+        tasks: list[asyncio.Task[None]] = []
+        timer = asyncio.get_running_loop().call_later(
+            self._policy.lock_timeout / 2, lambda: tasks.append(asyncio.create_task(self._watch()))
+        )
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            timer.cancel()
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _watch(self) -> None:
         timeout = self._policy.lock_timeout
-        await asyncio.sleep(timeout / 2)
         while True:
             try:
                 found = await self._look()

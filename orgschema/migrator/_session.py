@@ -23,8 +23,8 @@ import logging
 import re
 import secrets
 import weakref
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -54,7 +54,7 @@ _REPLAYING: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 #: Where the run engine records the statements of the migration being run.
-_CAPTURED_SQL: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+_CAPTURED_SQL: contextvars.ContextVar[Capture | None] = contextvars.ContextVar(
     "orgschema_captured_sql", default=None
 )
 
@@ -80,7 +80,8 @@ class RunEngine(QuietPostgresEngine):
     async def run_ddl(self, ddl: str, in_pool: bool = True) -> Any:
         sink = _CAPTURED_SQL.get()
         if sink is not None:
-            sink.append(ddl)
+            sink.statements.append(ddl)
+            sink.only_ddl = sink.only_ddl and bool(_DDL.match(ddl))
         transaction = self.current_transaction.get()
         if _REPLAYING.get():
             # Replays run in one transaction on empty scratch tables, where
@@ -102,7 +103,8 @@ class RunEngine(QuietPostgresEngine):
     async def run_querystring(self, querystring: Any, in_pool: bool = True) -> Any:
         sink = _CAPTURED_SQL.get()
         if sink is not None:
-            sink.append(str(querystring))
+            sink.statements.append(str(querystring))
+            sink.only_ddl = False
         await flush(self)
         return await super().run_querystring(querystring, in_pool=in_pool)
 
@@ -159,6 +161,19 @@ class Transaction:
         await self._conn.execute(script)
 
 
+async def send_ddl(engine: PostgresEngine, statements: Sequence[str]) -> None:
+    """Send DDL through the run engine, as a migration's own would go (recorded, batched)."""
+    batch, sink = _BATCH.get(), _CAPTURED_SQL.get()
+    if batch is not None and all(_DDL.match(statement) for statement in statements):
+        # What run_ddl would do with each, without its per-statement Python.
+        batch.extend(statements)
+        if sink is not None:
+            sink.statements.extend(statements)
+        return
+    for statement in statements:
+        await engine.run_ddl(statement)
+
+
 async def flush(engine: PostgresEngine) -> None:
     """Send the DDL a batching :class:`Transaction` holds back so far."""
     batch = _BATCH.get()
@@ -168,12 +183,22 @@ async def flush(engine: PostgresEngine) -> None:
         await current_connection(engine).execute(script)
 
 
+@dataclass
+class Capture:
+    """The statements the run engine sent during :func:`capturing`, in order."""
+
+    statements: list[str] = field(default_factory=list)
+    #: Whether each was DDL (no statement returned rows a migration could act on).
+    only_ddl: bool = True
+
+
 @contextlib.contextmanager
-def capturing(statements: list[str]) -> Iterator[None]:
-    """Record into ``statements`` every statement the run engine sends meanwhile."""
-    token = _CAPTURED_SQL.set(statements)
+def capturing() -> Iterator[Capture]:
+    """Record every statement the run engine sends meanwhile."""
+    capture = Capture()
+    token = _CAPTURED_SQL.set(capture)
     try:
-        yield
+        yield capture
     finally:
         _CAPTURED_SQL.reset(token)
 
@@ -334,11 +359,13 @@ _LOST_OR_SLOW: tuple[type[BaseException], ...] = (*LOST, TimeoutError)
 
 @dataclass(frozen=True)
 class Run:
-    """The run's connection, and its server session's pid."""
+    """The run's connection, and what is known of its server session."""
 
     conn: asyncpg.Connection
     #: ``pg_backend_pid()`` (through a pooler, not the pid asyncpg was told).
     pid: int
+    #: Reached through something that is not the server (a session pooler).
+    proxied: bool = False
 
 
 async def connect(engine: PostgresEngine, settings: Settings, *, lock: bool, write: bool) -> Run:
@@ -355,16 +382,16 @@ async def connect(engine: PostgresEngine, settings: Settings, *, lock: bool, wri
     """
     conn = await _open(engine.config, settings, APPLICATION_NAME)
     try:
-        pid = (
+        run = (
             await _check(engine, settings, conn, lock=lock, write=write)
             if lock or write
-            else conn.get_server_pid()
+            else Run(conn, conn.get_server_pid())
         )
     except BaseException:
-        await _close_quietly(conn)
+        await close_connection(conn)
         raise
     engine.pool = _OneConnectionPool(conn)  # type: ignore[assignment]
-    return Run(conn, pid)
+    return run
 
 
 async def side_connection(
@@ -374,14 +401,17 @@ async def side_connection(
     return await _open(engine.config, settings, f"{APPLICATION_NAME} ({purpose})")
 
 
-async def close(conn: asyncpg.Connection, *, locked: bool) -> None:
-    """Release the migration lock (when held) and close the run's connection."""
-    if locked and not conn.is_closed():
-        # Through a session-mode pooler the server session outlives this
-        # connection, and with it a lock that closing alone would not free.
+async def close(run: Run, *, locked: bool) -> None:
+    """Close the run's connection, releasing the migration lock first when a pooler is between.
+
+    Through a session-mode pooler the server session outlives the connection,
+    and with it a lock that closing alone would not free; a direct
+    connection's session, and its lock, end with it.
+    """
+    if locked and run.proxied and not run.conn.is_closed():
         with contextlib.suppress(*LOST):
-            await _lock.release(conn)
-    await _close_quietly(conn)
+            await _lock.release(run.conn)
+    await close_connection(run.conn)
 
 
 async def _open(config: dict[str, Any], settings: Settings, name: str) -> asyncpg.Connection:
@@ -396,17 +426,18 @@ async def _open(config: dict[str, Any], settings: Settings, name: str) -> asyncp
     return await connect_with(config, **options)
 
 
-async def _close_quietly(conn: asyncpg.Connection) -> None:
+async def close_connection(conn: asyncpg.Connection) -> None:
+    """Close ``conn``, abandoning it if the server does not answer."""
     try:
-        await asyncio.wait_for(conn.close(), timeout=5)
+        await conn.close(timeout=5)
     except _LOST_OR_SLOW:
         conn.terminate()
 
 
 async def _check(
     engine: PostgresEngine, settings: Settings, conn: asyncpg.Connection, *, lock: bool, write: bool
-) -> int:
-    """Refuse a connection unfit for the run, and set its session up; returns its pid."""
+) -> Run:
+    """Refuse a connection unfit for the run, and set its session up."""
     session = dict(_DEAD_CLIENT)
     if conn.get_server_version().major >= 14:
         session.update([_CLIENT_CHECK])
@@ -431,7 +462,8 @@ async def _check(
             f"the database at {where} is {what}: nothing can be migrated, previewed or checked "
             "there (`orgschema status` works). Point MIGRATION_DATABASE_URL at the primary"
         )
-    if lock and _behind_something(conn, row) and not await _one_session(engine, settings, conn):
+    proxied = _behind_something(conn, row)
+    if lock and proxied and not await _one_session(engine, settings, conn):
         raise PoolerRefused(
             f"the migrator's connection to {where} goes through a transaction-mode pooler "
             "(PgBouncer in pool_mode=transaction, Supabase's port 6543, ...): each transaction "
@@ -439,7 +471,7 @@ async def _check(
             "Nothing was locked or applied. Set MIGRATION_DATABASE_URL to a direct or "
             "session-mode URL of the same database (see docs/deploy.md)"
         )
-    return int(row["pid"])
+    return Run(conn, int(row["pid"]), proxied)
 
 
 def _behind_something(conn: asyncpg.Connection, row: asyncpg.Record) -> bool:
@@ -483,7 +515,7 @@ async def _one_session(
             try:
                 await other.execute(f'NOTIFY "{channel}"')
             finally:
-                await _close_quietly(other)
+                await close_connection(other)
             await arrived.wait()
         return True
     except (TimeoutError, OrgschemaError, asyncpg.PostgresError):

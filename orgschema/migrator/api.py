@@ -107,12 +107,17 @@ async def migrate(
             await _ledger.verify(conn, plan.unknown, plan.edited, plan.ledgers)
             if plan.untracked and not baseline:
                 raise _baseline_required(plan)
-            if not dry_run:
+            create = "" if dry_run else _ledger.create_sql(plan.ledgers.exist)
+            if not dry_run and (plan.forget or plan.adopt or baseline or not plan.pending):
                 doing = "recording what was applied before"
-                await _ledger.create(conn, plan.ledgers.exist)
-                await _ledger.forget(conn, plan.forget)
-                if plan.adopt:
-                    await _ledger.record(conn, plan.adopt, how="adopted")
+                bookkeeping = [
+                    create,
+                    _ledger.forget_sql(plan.forget),
+                    _ledger.rows_sql(plan.adopt, how="adopted"),
+                ]
+                if any(bookkeeping):
+                    await conn.execute(";\n".join(sql for sql in bookkeeping if sql))
+                create = ""
             renamed: list[str] = []
             if baseline:
                 doing = "baselining"
@@ -125,11 +130,12 @@ async def migrate(
             if dry_run:
                 applied = await _replay.preview(engine, plan.history, plan.pending)
             else:
-                applied = await _runner.apply(engine, run, plan.pending, settings)
+                # A missing ledger is created with the first migration, in its transaction.
+                applied = await _runner.apply(engine, run, plan.pending, settings, prelude=create)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise _database_error(exc, doing, conn, wrote=locked and not dry_run) from exc
         finally:
-            await _session.close(conn, locked=locked)
+            await _session.close(run, locked=locked)
     return MigrationReport(
         applied=tuple(applied),
         adopted=tuple(m.key for m in plan.adopt),
@@ -168,7 +174,7 @@ async def migration_status(
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise _database_error(exc, "reading the ledgers", run.conn) from exc
         finally:
-            await _session.close(run.conn, locked=False)
+            await _session.close(run, locked=False)
     recorded = plan.ledgers
     states = []
     for m in shipped:
@@ -253,7 +259,7 @@ async def check_migrations(
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise _database_error(exc, "replaying the migrations", run.conn) from exc
         finally:
-            await _session.close(run.conn, locked=False)
+            await _session.close(run, locked=False)
     return CheckReport(
         unmigrated_changes=tuple(unmigrated),
         drift=tuple(differences(live, expected[0])),
