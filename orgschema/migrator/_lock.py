@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 #: The advisory lock key ("orgschem" in ASCII): one migrator per database.
 LOCK_KEY = 0x6F7267736368656D
 
+#: Taking the lock if it is free, as a SQL expression (true when taken).
+TRY_SQL = f"pg_try_advisory_lock({LOCK_KEY:d})"
+
 #: Sleeps between polls grow from the first to the last, with jitter so that
 #: many waiters do not poll in step; a released lock is seen within the last.
 _FIRST_POLL = 0.02
@@ -32,13 +35,14 @@ _LAST_POLL = 0.5
 _JITTER = secrets.SystemRandom()
 
 
-async def acquire(conn: asyncpg.Connection, wait_seconds: float) -> float:
+async def acquire(conn: asyncpg.Connection, wait_seconds: float, *, held: bool = False) -> float:
     """Take the migration lock, waiting up to ``wait_seconds`` seconds; returns the wait.
 
+    :param held: It was taken already (with the connection's checks).
     :raises MigrationLockTimeout: another session held it all that time.
     """
     started = time.monotonic()
-    if await _try(conn):
+    if held or await _try(conn):
         return 0.0
     who = await holder(conn)
     logger.info("waiting up to %.0f s for the migration lock, held by %s", wait_seconds, who)
@@ -69,7 +73,7 @@ async def release(conn: asyncpg.Connection) -> None:
 
 
 async def _try(conn: asyncpg.Connection) -> bool:
-    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY))
+    return bool(await conn.fetchval(f"SELECT {TRY_SQL}"))
 
 
 async def holder(conn: asyncpg.Connection) -> str:

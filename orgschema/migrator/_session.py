@@ -366,6 +366,8 @@ class Run:
     pid: int
     #: Reached through something that is not the server (a session pooler).
     proxied: bool = False
+    #: The migration lock was free and is held already (taken with the checks).
+    locked: bool = False
 
 
 async def connect(engine: PostgresEngine, settings: Settings, *, lock: bool, write: bool) -> Run:
@@ -437,16 +439,34 @@ async def close_connection(conn: asyncpg.Connection) -> None:
 async def _check(
     engine: PostgresEngine, settings: Settings, conn: asyncpg.Connection, *, lock: bool, write: bool
 ) -> Run:
-    """Refuse a connection unfit for the run, and set its session up."""
+    """Refuse a connection unfit for the run, set its session up, and try the lock.
+
+    One round trip says what the server knows of this session, sets its
+    dead-client detection, and takes the migration lock when the connection
+    is plainly direct (see below) and writable, so that a run that finds the
+    lock free needs no second query for it.
+    """
     session = dict(_DEAD_CLIENT)
     if conn.get_server_version().major >= 14:
         session.update([_CLIENT_CHECK])
-    # One round trip: what the server says about this session, and its settings.
+    # Direct: a direct connection's cancel key carries the backend's pid, and
+    # over TCP the server sees our own address and port; a pooler answers
+    # with keys and a socket of its own.
+    transport = getattr(conn, "_transport", None)
+    ours = transport.get_extra_info("sockname") if transport is not None else None
+    address, port = ours[:2] if isinstance(ours, tuple) else (None, None)  # a Unix socket: a str
+    try_lock = f"CASE WHEN direct AND NOT standby AND NOT read_only THEN {_lock.TRY_SQL} END"
     row = await conn.fetchrow(
-        "SELECT pg_backend_pid() AS pid, pg_is_in_recovery() AS standby, "
+        f"SELECT pid, standby, read_only, direct, {try_lock if lock else 'NULL'} AS locked "
+        "FROM (SELECT pg_backend_pid() AS pid, pg_is_in_recovery() AS standby, "
         "current_setting('transaction_read_only') = 'on' AS read_only, "
-        "host(inet_client_addr()) AS client_addr, inet_client_port() AS client_port"
+        "pg_backend_pid() = $1 AND CASE WHEN $2::text IS NULL THEN inet_client_addr() IS NULL "
+        "ELSE host(inet_client_addr()) = $2 AND inet_client_port() = $3 END AS direct"
         + "".join(f", set_config('{name}', '{value}', false)" for name, value in session.items())
+        + ") AS session",
+        conn.get_server_pid(),
+        address,
+        port,
     )
     if row is None:  # a SELECT without FROM returns one row; this only narrows the type
         raise RuntimeError("the server returned no row")
@@ -462,7 +482,7 @@ async def _check(
             f"the database at {where} is {what}: nothing can be migrated, previewed or checked "
             "there (`orgschema status` works). Point MIGRATION_DATABASE_URL at the primary"
         )
-    proxied = _behind_something(conn, row)
+    proxied = not row["direct"]
     if lock and proxied and not await _one_session(engine, settings, conn):
         raise PoolerRefused(
             f"the migrator's connection to {where} goes through a transaction-mode pooler "
@@ -471,23 +491,7 @@ async def _check(
             "Nothing was locked or applied. Set MIGRATION_DATABASE_URL to a direct or "
             "session-mode URL of the same database (see docs/deploy.md)"
         )
-    return Run(conn, int(row["pid"]), proxied)
-
-
-def _behind_something(conn: asyncpg.Connection, row: asyncpg.Record) -> bool:
-    """Whether something stands between us and the server (a pooler, a proxy).
-
-    A direct connection's cancel key carries the backend's pid, and over TCP
-    the server sees our own address and port; a pooler answers with keys and
-    a socket of its own.
-    """
-    if conn.get_server_pid() != row["pid"]:
-        return True
-    transport = getattr(conn, "_transport", None)
-    ours = transport.get_extra_info("sockname") if transport is not None else None
-    if isinstance(ours, tuple):  # TCP (a Unix socket's name is a string)
-        return (row["client_addr"], row["client_port"]) != (ours[0], ours[1])
-    return row["client_addr"] is not None
+    return Run(conn, int(row["pid"]), proxied, locked=bool(row["locked"]))
 
 
 async def _one_session(

@@ -100,7 +100,7 @@ async def migrate(
         conn, locked = run.conn, False
         doing = "waiting for the migration lock"
         try:
-            waited = await _lock.acquire(conn, settings.lock_timeout)
+            waited = await _lock.acquire(conn, settings.lock_timeout, held=run.locked)
             locked = True
             doing = "reading the ledgers"
             plan = await _plan.build(conn, configs, shipped, limit)
