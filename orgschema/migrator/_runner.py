@@ -25,7 +25,12 @@ import asyncpg
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine.postgres import PostgresEngine
 
-from orgschema.errors import MigrationBlocked, MigrationConnectionLost, MigrationFailed
+from orgschema.errors import (
+    MigrationBlocked,
+    MigrationConnectionLost,
+    MigrationFailed,
+    OrgschemaError,
+)
 from orgschema.migrator import _ledger, _session
 from orgschema.migrator._scripts import ShippedMigration
 from orgschema.migrator._session import capturing, piccolo_output
@@ -432,7 +437,7 @@ class _Watcher:
                     self._conn.terminate()
                     self._conn = None
                 raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, OrgschemaError):
                 found = ()  # the watcher only adds detail; the run goes on without it
             if found:
                 self.blockers = found

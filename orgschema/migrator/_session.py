@@ -124,10 +124,8 @@ class Transaction:
     batched.
     """
 
-    def __init__(self, engine: PostgresEngine, conn: asyncpg.Connection, batch: bool) -> None:
-        self._engine = engine
+    def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
-        self._batch = batch
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -143,7 +141,7 @@ class Transaction:
         try:
             if not batch:
                 await conn.execute(f"BEGIN; {setup}")
-            yield cls(engine, conn, batch)
+            yield cls(conn)
         except BaseException:
             if not conn.is_closed() and conn.is_in_transaction():
                 with contextlib.suppress(*LOST, asyncpg.PostgresError):
@@ -352,7 +350,6 @@ LOST: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     ConnectionError,
 )
-
 
 _LOST_OR_SLOW: tuple[type[BaseException], ...] = (*LOST, TimeoutError)
 

@@ -107,17 +107,8 @@ async def migrate(
             await _ledger.verify(conn, plan.unknown, plan.edited, plan.ledgers)
             if plan.untracked and not baseline:
                 raise _baseline_required(plan)
-            create = "" if dry_run else _ledger.create_sql(plan.ledgers.exist)
-            if not dry_run and (plan.forget or plan.adopt or baseline or not plan.pending):
-                doing = "recording what was applied before"
-                bookkeeping = [
-                    create,
-                    _ledger.forget_sql(plan.forget),
-                    _ledger.rows_sql(plan.adopt, how="adopted"),
-                ]
-                if any(bookkeeping):
-                    await conn.execute(";\n".join(sql for sql in bookkeeping if sql))
-                create = ""
+            doing = "recording what was applied before"
+            prelude = "" if dry_run else await _bookkeep(conn, plan, baseline=baseline)
             renamed: list[str] = []
             if baseline:
                 doing = "baselining"
@@ -130,8 +121,7 @@ async def migrate(
             if dry_run:
                 applied = await _replay.preview(engine, plan.history, plan.pending)
             else:
-                # A missing ledger is created with the first migration, in its transaction.
-                applied = await _runner.apply(engine, run, plan.pending, settings, prelude=create)
+                applied = await _runner.apply(engine, run, plan.pending, settings, prelude=prelude)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise _database_error(exc, doing, conn, wrote=locked and not dry_run) from exc
         finally:
@@ -275,6 +265,27 @@ async def _connect(
         return await _session.connect(engine, settings, lock=lock, write=write)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         raise _database_error(exc, "checking the connection") from exc
+
+
+async def _bookkeep(conn: asyncpg.Connection, plan: _plan.Plan, *, baseline: bool) -> str:
+    """Bring the ledgers up to date with the plan; returns SQL for the first migration's transaction.
+
+    Creates a missing ledger, forgets checksums of migrations Piccolo rolled
+    back, records those plain Piccolo applied, in one round trip. A ledger
+    that only needs creating is created in the first migration's transaction
+    instead (the SQL returned), which spares a synchronous commit of its own.
+    """
+    create = _ledger.create_sql(plan.ledgers.exist)
+    if plan.pending and not (plan.forget or plan.adopt or baseline):
+        return create
+    script = [
+        create,
+        _ledger.forget_sql(plan.forget),
+        _ledger.rows_sql(plan.adopt, how="adopted"),
+    ]
+    if any(script):
+        await conn.execute(";\n".join(sql for sql in script if sql))
+    return ""
 
 
 def _with_overrides(settings: Settings, **overrides: float | int | None) -> Settings:

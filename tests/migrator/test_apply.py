@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from piccolo.engine.finder import engine_finder
 
-from orgschema.errors import MigrationFailed
+from orgschema.errors import MigrationBlocked, MigrationFailed
 from orgschema.migrator import LEDGER_TABLE, migrate
 from orgschema.piccolo_app import APP_CONFIG
 from tests.catalog import read_schema
@@ -265,3 +265,31 @@ async def test_a_statement_over_the_statement_timeout_fails_the_migration(
     assert "--statement-timeout" in str(failed.value)
     assert "item" not in await tables(project.database_url)
     assert await ledger(project.database_url) == []
+
+
+@pytest.mark.concurrency
+async def test_a_migration_outside_a_transaction_is_not_retried_after_a_lock_timeout(
+    project: Project,
+) -> None:
+    url = project.database_url
+    project.add_app("shop", [("table", ['CREATE TABLE "item" (id int)'])])
+    project.register("shop")
+    await project.migrate()
+    project.add_migration(
+        "shop", 2, "index", ['CREATE INDEX CONCURRENTLY "item_id_idx" ON "item" ("id")'], False
+    )
+    reader = await asyncpg.connect(url)
+    try:
+        # A snapshot older than the index build, which CONCURRENTLY waits out.
+        read = reader.transaction(isolation="repeatable_read")
+        await read.start()
+        await reader.fetchval('SELECT count(*) FROM "item"')
+        with pytest.raises(MigrationBlocked) as blocked:
+            await project.migrate(ddl_lock_timeout=0.3, ddl_retries=3)
+        await read.rollback()
+    finally:
+        await reader.close()
+    message = str(blocked.value)
+    assert "runs outside a transaction, so it was not retried" in message
+    assert blocked.value.blocking_pids == (reader.get_server_pid(),)
+    assert ("shop", migration_id(2)) not in await ledger(url)
