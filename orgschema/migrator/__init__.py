@@ -6,8 +6,15 @@ writes Piccolo's own ``migration`` ledger, so plain Piccolo and orgschema stay
 interchangeable. On top of Piccolo it adds:
 
 - **one migrator at a time**: a session-level advisory lock, held on a
-  dedicated connection for the whole run; others wait (up to a timeout), then
-  find nothing pending;
+  dedicated connection for the whole run; others poll for it outside any
+  transaction (up to a timeout), then find nothing pending. The connection
+  must be one server session (a transaction-mode pooler is refused) on a
+  writable primary (a standby is refused), and the server is asked to notice
+  a dead migrator within seconds;
+- **never stalls the service**: each migration's statements wait at most
+  ``lock_timeout`` for a table lock; the migration is then rolled back and
+  retried with backoff, and the error after the last attempt names the
+  sessions that blocked it;
 - **atomic ledger**: each migration, its Piccolo ledger row and its
   ``orgschema_migration`` row commit in one transaction, so a killed migrator
   leaves the database at a migration boundary;
@@ -15,13 +22,15 @@ interchangeable. On top of Piccolo it adds:
   recorded; if an applied file is edited later, every run refuses before
   applying anything and shows the diff. Migrations applied earlier by plain
   Piccolo are adopted (their checksum recorded) on the next run;
-- **review**: ``dry_run`` runs the pending migrations in a transaction that is
-  rolled back, and returns the exact SQL they executed;
+- **review**: ``dry_run`` replays the applied and the pending migrations in a
+  scratch schema, in a transaction that is rolled back, and returns the exact
+  SQL the pending ones executed;
 - **checks**: :func:`check_migrations` finds table classes that differ from
   the migrations and live databases that differ from what their applied
   migrations produce (a change made by hand);
 - **baseline**: adopting a database that the original system created, after
-  proving it matches what the migrations would create.
+  proving it matches what the migrations would create; without it, such a
+  database is refused before anything is written.
 
 Where each part lives (Alembic's split of what ships, what the database
 remembers, and what a step does):

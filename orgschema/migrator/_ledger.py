@@ -54,7 +54,7 @@ class Ledgers:
     #: (app, id) -> the sha256 recorded when it was applied or adopted.
     checksums: Mapping[tuple[str, str], str]
     #: Whether Piccolo's ledger and orgschema's exist.
-    exist: tuple[bool, bool] = (True, True)
+    exist: tuple[bool, bool]
 
     def applied(self, m: ShippedMigration) -> bool:
         return (m.app_name, m.migration_id) in self.ran
