@@ -88,6 +88,12 @@ class Blocker:
         )
 
 
+#: When the watcher saw no blocker: the lock timeout ended before it looked.
+_UNNAMED = (
+    "sessions the migrator could not name in time (a lock timeout that short ends before it looks)"
+)
+
+
 class _LockTimedOut(Exception):
     """A statement of the migration gave up waiting for a lock; its transaction rolled back."""
 
@@ -140,6 +146,7 @@ async def _apply_with_retries(
 ) -> AppliedMigration:
     started = time.monotonic()
     attempt = 1
+    watcher.forget()
     while True:
         prepared = await step(m)
         outside = not prepared.wrap_in_transaction
@@ -161,7 +168,7 @@ async def _apply_with_retries(
                 policy.lock_timeout,
                 attempt,
                 policy.retries + 1,
-                "; ".join(b.describe() for b in blockers) or "sessions that have finished",
+                "; ".join(b.describe() for b in blockers) or _UNNAMED,
                 pause,
             )
             await asyncio.sleep(pause)
@@ -250,10 +257,7 @@ def _blocked(
     applied_before: int,
     outside: bool,
 ) -> MigrationBlocked:
-    named = (
-        "; ".join(b.describe() for b in blockers)
-        or "sessions that finished before they could be named"
-    )
+    named = "; ".join(b.describe() for b in blockers) or _UNNAMED
     if outside:
         what = (
             "it runs outside a transaction, so it was not retried, and what its statements did "
@@ -405,10 +409,17 @@ class _Watcher:
             if watcher._conn is not None:
                 await _session.close_connection(watcher._conn)
 
+    def forget(self) -> None:
+        """Start afresh, for another migration (its attempts share what was seen)."""
+        self.blockers = ()
+
     @contextlib.asynccontextmanager
     async def watching(self) -> AsyncIterator[None]:
-        """Watch for blockers during the block (not at all without a lock timeout)."""
-        self.blockers = ()
+        """Watch for blockers during the block (not at all without a lock timeout).
+
+        What an attempt sees stays for the next ones: the session that blocked
+        one attempt is most likely the one blocking the next.
+        """
         if not self._policy.lock_timeout:
             yield
             return
