@@ -221,7 +221,7 @@ async def _apply_once(
             await transaction.commit(rows)
     except (MigrationFailed, _LockTimedOut, MigrationConnectionLost):
         raise
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    except _session.DRIVER_ERRORS as exc:
         raise _failure(exc, m, conn) from exc
     seconds = time.perf_counter() - started
     logger.info("applied %s in %.3f s", m.key, seconds)
@@ -380,6 +380,10 @@ def _remember(m: ShippedMigration, prepared: Step, capture: _session.Capture) ->
         )
 
 
+# The watcher only adds detail to a message: what fails it never fails the run.
+_WATCH_ERRORS: tuple[type[BaseException], ...] = (*_session.DRIVER_ERRORS, OrgschemaError)
+
+
 class _Watcher:
     """Notes who blocks the run's session while one of its statements waits for a lock.
 
@@ -448,8 +452,8 @@ class _Watcher:
                     self._conn.terminate()
                     self._conn = None
                 raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, OrgschemaError):
-                found = ()  # the watcher only adds detail; the run goes on without it
+            except _WATCH_ERRORS:
+                found = ()
             if found:
                 self.blockers = found
             await asyncio.sleep(min(1.0, max(0.05, timeout / 5)))

@@ -341,14 +341,26 @@ _DEAD_CLIENT = {
 }
 _CLIENT_CHECK = ("client_connection_check_interval", "1000")  # PostgreSQL 14 and later
 
-#: What asyncpg raises when the connection itself is gone.
+#: What asyncpg raises when the connection itself is gone. InternalClientError
+#: is how it answers a query on a connection whose server sent an error while
+#: it was idle (a terminated session's FATAL) and then hung up: the run never
+#: shares a connection between tasks, so that is the only way to meet it.
 LOST: tuple[type[BaseException], ...] = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,
+    asyncpg.InternalClientError,
     ConnectionError,
+)
+
+#: Everything the driver raises, for turning into orgschema's errors.
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
 )
 
 _LOST_OR_SLOW: tuple[type[BaseException], ...] = (*LOST, TimeoutError)

@@ -122,7 +122,7 @@ async def migrate(
                 applied = await _replay.preview(engine, plan.history, plan.pending)
             else:
                 applied = await _runner.apply(engine, run, plan.pending, settings, prelude=prelude)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except _session.DRIVER_ERRORS as exc:
             raise _database_error(exc, doing, conn, wrote=locked and not dry_run) from exc
         finally:
             await _session.close(run, locked=locked)
@@ -161,7 +161,7 @@ async def migration_status(
         run = await _connect(engine, settings, lock=False, write=False)
         try:
             plan = await _plan.build(run.conn, configs, shipped, len(shipped))
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except _session.DRIVER_ERRORS as exc:
             raise _database_error(exc, "reading the ledgers", run.conn) from exc
         finally:
             await _session.close(run, locked=False)
@@ -246,7 +246,7 @@ async def check_migrations(
             tables = _scripts.registered_tables(configs)
             live = await read_snapshot(run.conn, tables)
             (expected,) = await _replay.replay(engine, plan.history, [tables], every_step=False)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except _session.DRIVER_ERRORS as exc:
             raise _database_error(exc, "replaying the migrations", run.conn) from exc
         finally:
             await _session.close(run, locked=False)
@@ -263,7 +263,7 @@ async def _connect(
 ) -> _session.Run:
     try:
         return await _session.connect(engine, settings, lock=lock, write=write)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    except _session.DRIVER_ERRORS as exc:
         raise _database_error(exc, "checking the connection") from exc
 
 
