@@ -132,10 +132,16 @@ def create_sql(exist: tuple[bool, bool]) -> str:
     of the same table can fail on the catalog's unique index.
     """
     piccolo, ours = exist
-    ddl = [] if piccolo else list(Migration.create_table(if_not_exists=True).ddl)
+    ddl = [] if piccolo else list(_piccolo_ledger_ddl())
     if not ours:
         ddl.append(_LEDGER_DDL)
     return ";\n".join(ddl)
+
+
+@functools.cache
+def _piccolo_ledger_ddl() -> tuple[str, ...]:
+    # Piccolo builds it from its table class each time it is asked: once will do.
+    return tuple(Migration.create_table(if_not_exists=True).ddl)
 
 
 def forget_sql(keys: Sequence[tuple[str, str]]) -> str:
