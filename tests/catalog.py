@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncpg
 
 from orgschema.catalog import SchemaSnapshot, read_snapshot
+from tests import contract
 
 #: Every table orgschema's own migrations create.
 ORGSCHEMA_TABLES = (
@@ -30,3 +31,17 @@ async def read_schema(url: str, tables: tuple[str, ...] = ORGSCHEMA_TABLES) -> S
         return await read_snapshot(conn, tables)
     finally:
         await conn.close()
+
+
+def assert_matches_contract(schema: SchemaSnapshot) -> None:
+    """``schema`` holds exactly the contract (``tests/contract.py``), and every foreign key is indexed."""
+    assert schema.tables == set(ORGSCHEMA_TABLES)
+    assert schema.columns == {table: tuple(cols) for table, cols in contract.COLUMNS.items()}
+    assert schema.constraints == contract.CONSTRAINTS
+    assert schema.indexes == contract.INDEXES
+    unindexed = [
+        (table, name)
+        for table, name, columns in schema.foreign_keys
+        if not any(index[: len(columns)] == columns for index in schema.indexed_columns[table])
+    ]
+    assert unindexed == [], "every foreign-key column must lead some index"

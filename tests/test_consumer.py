@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from orgschema.piccolo_app import APP_CONFIG
-from tests.catalog import read_schema
-from tests.test_schema_contract import assert_matches_contract
+from tests.catalog import assert_matches_contract, read_schema
 
 pytestmark = pytest.mark.consumer
 

@@ -2,23 +2,7 @@
 
 from __future__ import annotations
 
-from orgschema.catalog import SchemaSnapshot
-from tests import contract
-from tests.catalog import ORGSCHEMA_TABLES, read_schema
-
-
-def assert_matches_contract(schema: SchemaSnapshot) -> None:
-    """Shared with the consumer and migrator tests, which migrate by other routes."""
-    assert schema.tables == set(ORGSCHEMA_TABLES)
-    assert schema.columns == {table: tuple(cols) for table, cols in contract.COLUMNS.items()}
-    assert schema.constraints == contract.CONSTRAINTS
-    assert schema.indexes == contract.INDEXES
-    unindexed = [
-        (table, name)
-        for table, name, columns in schema.foreign_keys
-        if not any(index[: len(columns)] == columns for index in schema.indexed_columns[table])
-    ]
-    assert unindexed == [], "every foreign-key column must lead some index"
+from tests.catalog import assert_matches_contract, read_schema
 
 
 async def test_migrated_database_matches_contract(database_url: str) -> None:

@@ -7,14 +7,13 @@ from pathlib import Path
 import pytest
 
 from orgschema.errors import BaselineRequired, SchemaDriftError
-from tests.catalog import read_schema
+from tests.catalog import assert_matches_contract, read_schema
 from tests.databases import execute, fetch
 from tests.migrator.kit import (
     Project,
     ledger,
     tables,
 )
-from tests.test_schema_contract import assert_matches_contract
 
 DRIZZLE = (Path(__file__).resolve().parents[1] / "fixtures" / "drizzle_original.sql").read_text()
 

@@ -15,7 +15,7 @@ from piccolo.engine.finder import engine_finder
 from orgschema.errors import MigrationBlocked, MigrationFailed
 from orgschema.migrator import LEDGER_TABLE, migrate
 from orgschema.piccolo_app import APP_CONFIG
-from tests.catalog import read_schema
+from tests.catalog import assert_matches_contract, read_schema
 from tests.databases import fetch
 from tests.migrator.kit import (
     Project,
@@ -27,7 +27,6 @@ from tests.migrator.kit import (
     orgschema_migrations,
     tables,
 )
-from tests.test_schema_contract import assert_matches_contract
 
 SLEEP = "SELECT pg_sleep(0.3)"
 SLOW = [

@@ -22,7 +22,7 @@ from orgschema.database import database_name
 from orgschema.errors import ReadOnlyRefused
 from orgschema.migrator import migrate
 from orgschema.piccolo_app import APP_CONFIG
-from tests.catalog import read_schema
+from tests.catalog import assert_matches_contract, read_schema
 from tests.databases import execute, fetch
 from tests.migrator.kit import (
     ORGSCHEMA,
@@ -34,7 +34,6 @@ from tests.migrator.kit import (
     tables,
 )
 from tests.standby import Standby, start_standby
-from tests.test_schema_contract import assert_matches_contract
 
 
 @pytest.fixture

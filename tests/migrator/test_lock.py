@@ -16,7 +16,7 @@ import pytest
 
 from orgschema.migrator import LOCK_KEY
 from tests.capacity import concurrency
-from tests.catalog import read_schema
+from tests.catalog import assert_matches_contract, read_schema
 from tests.databases import fetch
 from tests.migrator.kit import (
     Project,
@@ -30,7 +30,6 @@ from tests.migrator.kit import (
     tables,
     waiting_migrator,
 )
-from tests.test_schema_contract import assert_matches_contract
 
 RACE_ROUNDS = int(os.environ.get("ORGSCHEMA_RACE_ROUNDS") or "1")
 
