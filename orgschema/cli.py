@@ -42,6 +42,38 @@ def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         sys.exit(exc.exit_code)
 
 
+def _defer_black() -> None:
+    """Let ``black`` load only if something formats code.
+
+    ``piccolo.conf.apps`` imports black at module level, for writing new
+    migration files, which no orgschema command does; importing it costs
+    about a sixth of a no-op ``orgschema migrate``. A stand-in module takes
+    its place and imports the real one at the first attribute looked up on
+    it, so anything that does use black still gets it. (The standard
+    library's ``LazyLoader`` would not do: on Python 3.11 the import
+    statement itself reads ``__spec__``, which makes it load at once.)
+    """
+    if "black" in sys.modules:
+        return
+    import importlib
+    import importlib.util
+    import types
+
+    spec = importlib.util.find_spec("black")
+    if spec is None:
+        return
+
+    class _Deferred(types.ModuleType):
+        def __getattr__(self, name: str) -> Any:
+            if sys.modules.get("black") is self:
+                del sys.modules["black"]
+            return getattr(importlib.import_module("black"), name)
+
+    stand_in = _Deferred("black")
+    stand_in.__spec__ = spec
+    sys.modules["black"] = stand_in
+
+
 def _use_piccolo_conf() -> None:
     """Point Piccolo at the caller's ``piccolo_conf``, else at orgschema's own.
 
@@ -81,6 +113,7 @@ def main() -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         handler._orgschema_cli = True  # type: ignore[attr-defined]
         package_logger.addHandler(handler)
+    _defer_black()
     _use_piccolo_conf()
 
 

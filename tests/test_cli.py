@@ -162,3 +162,21 @@ def test_every_command_and_option_is_documented_and_has_help() -> None:
             assert parameter.help, f"orgschema {name} {parameter.opts[0]} has no help"
             flag = max(parameter.opts, key=len)
             assert f"`{flag}" in sections[name], f"docs/cli.md does not describe {name} {flag}"
+
+
+def test_a_no_op_migrate_never_imports_black(database_url: str, tmp_path: Path) -> None:
+    # Piccolo's app registry imports black, for writing migration files; no
+    # orgschema command writes one, so the CLI defers it (see _defer_black).
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "orgschema", "migrate"],
+        env={**os.environ, "DATABASE_URL": database_url, "PICCOLO_CONF": ""},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "applied 0 migration(s)" in result.stdout
+    imported = re.findall(r"^import time:.*\| +(\S+)$", result.stderr, re.MULTILINE)
+    assert "piccolo.conf.apps" in imported
+    assert [name for name in imported if name.split(".")[0] == "black"] == []
