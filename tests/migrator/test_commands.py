@@ -51,7 +51,10 @@ def test_bench_migrate_prints_each_figure_beside_its_floor() -> None:
         "migrate to head",
         "no-op migrate, in-process",
         "no-op migrate behind a live lock holder",
-        "no-op `orgschema migrate` process",
+        "no-op `orgschema migrate` process vs piccolo",
+        "no-op `orgschema migrate` process vs import asyncpg",
+        "`import orgschema` process vs import asyncpg",
+        "`orgschema --help` process vs import asyncpg",
     ):
         (line,) = [line for line in result.stdout.splitlines() if line.startswith(label)]
         assert " ms " in line and "target" in line
