@@ -346,7 +346,11 @@ async def run_one(
     :raises MigrationFailed: it raised.
     :raises MigrationConnectionLost: the connection was lost meanwhile.
     """
-    logger.info("applying %s (%s)", m.key, m.description)
+    if _session.is_replaying():
+        # `sql` and `--dry-run`: nothing is applied, so never say it is.
+        logger.info("previewing %s (%s) in a scratch schema", m.key, m.description)
+    else:
+        logger.info("applying %s (%s)", m.key, m.description)
     try:
         with capturing() as capture:
             await _send(engine, prepared)

@@ -201,6 +201,11 @@ def capturing() -> Iterator[Capture]:
         _CAPTURED_SQL.reset(token)
 
 
+def is_replaying() -> bool:
+    """Whether statements sent now go to scratch tables (a replay or preview)."""
+    return _REPLAYING.get()
+
+
 @contextlib.contextmanager
 def replaying() -> Iterator[None]:
     """Mark statements sent meanwhile as a replay on scratch tables."""

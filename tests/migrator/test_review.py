@@ -30,6 +30,10 @@ async def test_sql_prints_the_pending_sql_and_changes_nothing(project: Project) 
     dry = project.run("migrate", "--dry-run")
     assert dry.returncode == 0 and dry.stdout.split("would apply")[0] == result.stdout
     assert await tables(project.database_url) == set()
+    # Nothing was applied, and neither command may say otherwise.
+    for said in (result.stdout, result.stderr, dry.stdout, dry.stderr):
+        assert "applied" not in said and "applying" not in said, said
+    assert "previewing orgschema:" in result.stderr
 
 
 async def test_dry_run_never_touches_the_live_tables(project: Project) -> None:
